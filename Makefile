@@ -14,7 +14,7 @@ demo: setup
 
 ## Airflow standalone + simulator + webhook service, for clicking through the UI (Ctrl-C stops all).
 up: setup
-	bash scripts/up.sh
+	$(PY) -m scripts.up
 
 ## The test suite on the local PostgreSQL + PostGIS. Exit code 5 (no tests collected) is a failure.
 test: setup

@@ -34,3 +34,20 @@ def dsn_with_dbname(dsn: str, dbname: str) -> str:
     params = parse_dsn(dsn)
     params["dbname"] = dbname
     return make_dsn(**params)
+
+
+def postgres_conn_json(dsn: str) -> str:
+    """An ``AIRFLOW_CONN_*`` value (JSON form) for a libpq DSN — used by the demo, `make up` and the tests."""
+    import json
+
+    from psycopg2.extensions import parse_dsn
+
+    p = parse_dsn(dsn)
+    return json.dumps({
+        "conn_type": "postgres",
+        "host": p.get("host", "127.0.0.1"),
+        "port": int(p.get("port", 5432)),
+        "login": p.get("user", "postgres"),
+        "password": p.get("password"),
+        "schema": p["dbname"],
+    })

@@ -1,0 +1,159 @@
+"""`make demo`: the whole pipeline once, end to end, on this machine.
+
+1. create `tracksolid_db` and `tracksolid_dwh` on the local server and apply every migration;
+2. start the Tracksolid simulator (unless real credentials are configured) and a moto S3 server
+   (unless `AIRFLOW_CONN_FLEET_S3` is set);
+3. run every DAG once with `dag.test()` — migrations, the endpoint DAGs, the warehouse;
+4. print what landed: per-table counts and a short fleet summary.
+
+Real Tracksolid credentials: set `AIRFLOW_CONN_TRACKSOLID_API` (JSON form, type `tracksolid`) and the demo uses
+them instead of the simulator.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = REPO / ".airflow" / "demo"
+
+# Airflow reads its settings at import time: set them first.
+os.environ.setdefault("AIRFLOW_HOME", str(AIRFLOW_HOME))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
+from fleet_db.admin import ensure_database  # noqa: E402
+from fleet_db.migrations import migrate_dsn  # noqa: E402
+from fleet_db.settings import ADMIN_DSN, DATABASES, dsn_with_dbname, postgres_conn_json  # noqa: E402
+
+LIVE_TABLES = [
+    "tracksolid.devices", "tracksolid.live_positions", "tracksolid.position_history", "tracksolid.trips",
+    "tracksolid.parking_events", "tracksolid.alarms", "tracksolid.obd_readings", "tracksolid.ingestion_log",
+    "tracksolid.api_token_cache", "tracksolid.push_inbox",
+]
+
+
+def banner(text: str) -> None:
+    print(f"\n=== {text}", flush=True)
+
+
+def prepare_databases() -> None:
+    banner("databases and migrations")
+    for name in DATABASES:
+        created = ensure_database(name)
+        outcomes = migrate_dsn(dsn_with_dbname(ADMIN_DSN, name), name)
+        print(f"{name}: {'created' if created else 'exists'}, {len(outcomes)} migration(s) applied")
+        os.environ.setdefault(f"AIRFLOW_CONN_{name.upper()}", postgres_conn_json(dsn_with_dbname(ADMIN_DSN, name)))
+
+
+def start_simulator():
+    """The simulator, unless a real `tracksolid_api` connection is configured."""
+    if os.environ.get("AIRFLOW_CONN_TRACKSOLID_API"):
+        print("tracksolid_api: using the configured connection (no simulator)")
+        return None
+    from tracksolid_simulator import Fleet, SimulatorConfig, SimulatorServer
+    from tracksolid_simulator.airflow_conn import connection_json
+
+    config = SimulatorConfig(devices=int(os.environ.get("DEMO_DEVICES", "160")), accounts=3, seed=1)
+    server = SimulatorServer(Fleet(config), config)
+    server.start(port=0)
+    os.environ["AIRFLOW_CONN_TRACKSOLID_API"] = connection_json(server, config)
+    print(f"simulator: {server.url} ({config.devices} devices, {config.accounts} accounts)")
+    return server
+
+
+def start_object_store():
+    if os.environ.get("AIRFLOW_CONN_FLEET_S3"):
+        print("fleet_s3: using the configured connection")
+        return None
+    import json
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto accepts any credentials; these are throw-away values for a local fake, not secrets.
+    os.environ["AIRFLOW_CONN_FLEET_S3"] = json.dumps({
+        "conn_type": "aws", "login": "demo", "password": "demo",
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    })
+    bucket = os.environ.setdefault("FLEET_S3_BUCKET", "fleet-dwh")
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="demo",
+                 aws_secret_access_key="demo").create_bucket(Bucket=bucket)
+    print(f"object store: moto server {endpoint}, bucket {bucket}")
+    return server
+
+
+def migrate_airflow_metadata() -> None:
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+
+
+def run_dags(now: datetime) -> None:
+    """Every DAG once: migrations, then the endpoint DAGs over the last hours, then the warehouse."""
+    from airflow.models.dagbag import DagBag
+    from fleet_demo_plan import demo_plan  # scripts/fleet_demo_plan.py: which DAG, which window
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    for step in demo_plan(now):
+        dag = bag.get_dag(step.dag_id)
+        if dag is None:
+            raise SystemExit(f"DAG {step.dag_id} not found in dags/")
+        started = time.monotonic()
+        run = dag.test(**step.test_kwargs)
+        print(f"{step.dag_id:32} {step.label:40} {run.state} in {time.monotonic() - started:.1f}s", flush=True)
+        if run.state != "success":
+            raise SystemExit(f"DAG {step.dag_id} ended {run.state}")
+
+
+def print_counts() -> None:
+    import psycopg2
+
+    banner("what landed")
+    conn = psycopg2.connect(dsn_with_dbname(ADMIN_DSN, "tracksolid_db"))
+    try:
+        with conn.cursor() as cur:
+            for table in LIVE_TABLES:
+                cur.execute(f"SELECT count(*) FROM {table}")
+                print(f"  {table:36} {cur.fetchone()[0]:>10,}")
+        from fleet_demo_plan import print_summaries
+
+        print_summaries(conn, dsn_with_dbname(ADMIN_DSN, "tracksolid_dwh"))
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    prepare_databases()
+    banner("services")
+    simulator = start_simulator()
+    s3 = start_object_store()
+    try:
+        banner("airflow metadata (SQLite) and DAG runs")
+        migrate_airflow_metadata()
+        run_dags(datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5))
+        print_counts()
+    finally:
+        if simulator is not None:
+            simulator.stop()
+        if s3 is not None:
+            s3.stop()
+
+
+if __name__ == "__main__":
+    main()
