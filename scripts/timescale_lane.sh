@@ -43,6 +43,7 @@ require_root() {
 debian_mirror() {
     if [[ -n "${TIMESCALE_MIRROR:-}" ]]; then echo "$TIMESCALE_MIRROR"; return; fi
     local codename
+    # shellcheck disable=SC1091  # the host's release file
     codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
     [[ -n "$codename" ]] || die "cannot read VERSION_CODENAME from /etc/os-release"
     local f uri=""
@@ -95,8 +96,9 @@ cmd_ensure() {
     fi
     if ! command -v debootstrap >/dev/null; then
         say "installing debootstrap"
-        apt-get install -y --no-install-recommends debootstrap >/dev/null \
-            || die "debootstrap is missing and 'apt-get install debootstrap' failed (run apt-get update first?)"
+        apt-get install -y --no-install-recommends debootstrap >/dev/null 2>&1 \
+            || { apt-get update >/dev/null && apt-get install -y --no-install-recommends debootstrap >/dev/null; } \
+            || die "debootstrap is missing and 'apt-get install debootstrap' failed"
     fi
     local mirror build
     mirror="$(debian_mirror)"
@@ -112,7 +114,7 @@ cmd_ensure() {
         || die "debootstrap failed; see ${build}.log (tail: $(tail -n 3 "${build}.log" 2>/dev/null | tr '\n' ' '))"
     rm -f "${build}.log"
     [[ -x "$build$PG_BIN/postgres" ]] || die "postgres $PG_MAJOR binaries missing in $build"
-    ls "$build/usr/lib/postgresql/$PG_MAJOR/lib/" | grep -q '^timescaledb' \
+    compgen -G "$build/usr/lib/postgresql/$PG_MAJOR/lib/timescaledb*.so" >/dev/null \
         || die "timescaledb library missing in $build"
     [[ -d "$CHROOT" ]] && { unmount_all "$CHROOT"; rm -rf --one-file-system "$CHROOT"; }
     mv "$build" "$CHROOT"
@@ -126,12 +128,20 @@ init_cluster() {
     in_chroot install -d -o postgres -g postgres -m 0700 "$PGDATA_IN_CHROOT"
     in_chroot install -d -o postgres -g postgres -m 0755 /var/log/postgresql /var/run/postgresql
     as_postgres "$PG_BIN/initdb" -D "$PGDATA_IN_CHROOT" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    # Listening address and port are passed by `start`; everything the chroot needs is here.
-    cat >>"$CHROOT$PGDATA_IN_CHROOT/postgresql.conf" <<'CONF'
+    # Settings live in fleet_lane.conf, rewritten by every `start`, so a cached chroot picks up changes.
+    echo "include_if_exists = 'fleet_lane.conf'" >>"$CHROOT$PGDATA_IN_CHROOT/postgresql.conf"
+}
 
-# --- fleet TimescaleDB test lane ---
+write_lane_config() {
+    # Listening address and port are passed by `start`; everything else the lane needs is here.
+    cat >"$CHROOT$PGDATA_IN_CHROOT/fleet_lane.conf" <<'CONF'
+# Written by scripts/timescale_lane.sh on every start: edit the script, not this file.
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
+# No job scheduler: the Apache edition has no policies to run, and its per-database workers would hold
+# connections that make `CREATE DATABASE ... TEMPLATE` (the test fixtures' fast copies) fail.
+timescaledb.max_background_workers = 0
+max_worker_processes = 8
 # A chroot has no /dev/shm mount: dynamic shared memory in files under the data directory instead.
 dynamic_shared_memory_type = mmap
 unix_socket_directories = '/var/run/postgresql'
@@ -141,6 +151,7 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 200
 CONF
+    chroot "$CHROOT" chown postgres:postgres "$PGDATA_IN_CHROOT/fleet_lane.conf"
 }
 
 # /proc for the server's own introspection (ps, huge pages), /dev for null/urandom/zero.
@@ -165,10 +176,14 @@ unmount_all() {
     done < <(awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/mounts | sort -r)
 }
 
+# The chroot shares the host's PID namespace: the postmaster's pid file is checked against the host's /proc.
 server_running() {
-    [[ -f "$CHROOT$PGDATA_IN_CHROOT/postmaster.pid" ]] || return 1
-    mountpoint -q "$CHROOT/proc" || mount_chroot
-    as_postgres "$PG_BIN/pg_ctl" status -D "$PGDATA_IN_CHROOT" >/dev/null 2>&1
+    local pidfile="$CHROOT$PGDATA_IN_CHROOT/postmaster.pid" pid
+    [[ -f "$pidfile" ]] || return 1
+    pid="$(head -n 1 "$pidfile")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == postgres ]] || return 1
+    # A killed postmaster may linger as a zombie until it is reaped: that is not a running server.
+    [[ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ]]
 }
 
 port_taken() {
@@ -191,16 +206,20 @@ cmd_start() {
         return 0
     fi
     port_taken && die "port $PORT is taken by another process; set TIMESCALE_PORT to a free port"
-    rm -f "$CHROOT$PGDATA_IN_CHROOT/postmaster.pid"  # stale after a crash; the server above is not running
+    # Stale after a crash (the server is not running, the port is free). Removed from inside the chroot:
+    # its /var/run is an absolute symlink that, seen from the host, would point at the host's /run.
+    rm -f "$CHROOT$PGDATA_IN_CHROOT/postmaster.pid"
+    in_chroot rm -f "/var/run/postgresql/.s.PGSQL.$PORT" "/var/run/postgresql/.s.PGSQL.$PORT.lock"
     in_chroot install -d -o postgres -g postgres -m 0755 /var/run/postgresql
+    write_lane_config
     say "starting PostgreSQL $PG_MAJOR + TimescaleDB on 127.0.0.1:$PORT"
     if ! as_postgres "$PG_BIN/pg_ctl" start -w -t 60 -D "$PGDATA_IN_CHROOT" -l "$LOGFILE_IN_CHROOT" \
         -o "-p $PORT -c listen_addresses=127.0.0.1" >/dev/null; then
         tail -n 20 "$CHROOT$LOGFILE_IN_CHROOT" >&2 || true
         die "the server did not start (log: $CHROOT$LOGFILE_IN_CHROOT)"
     fi
-    local i
-    for i in $(seq 1 60); do
+    local _
+    for _ in $(seq 1 60); do
         if as_postgres "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
             say "ready: host=127.0.0.1 port=$PORT user=postgres dbname=postgres"
             return 0
