@@ -15,6 +15,8 @@ transaction, recorded in `public.schema_migrations`.
 * **dry_run** (default off): list the pending files, apply nothing.
 * A file edited after it was applied stops the run with an error naming the file — add a new file instead.
 * A PostgreSQL advisory lock makes concurrent runs (or a run beside `make demo`) safe.
+* DDL needs the owning role: when a connection `<database>_admin` exists (e.g. `tracksolid_db_admin`) it is
+  used, otherwise `<database>` itself — in production the latter is the least-privilege writer role.
 """
 
 
@@ -34,11 +36,19 @@ def db_migrations():
     def migrate_database(database: str, params: dict | None = None) -> list[str]:
         """Apply (or, in a dry run, list) the pending migrations of one database."""
         from airflow.providers.postgres.hooks.postgres import PostgresHook
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
         from fleet_db.migrations import migrate
 
         dry_run = bool((params or {}).get("dry_run"))
-        conn = PostgresHook(postgres_conn_id=database).get_conn()
+        conn_id = f"{database}_admin"
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            conn_id = database
+        print(f"{database}: migrating through connection {conn_id!r}")
+        conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
         try:
             outcomes = migrate(conn, database, dry_run=dry_run)
         finally:
