@@ -16,7 +16,8 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,12 +34,6 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 from fleet_db.admin import ensure_database  # noqa: E402
 from fleet_db.migrations import migrate_dsn  # noqa: E402
 from fleet_db.settings import ADMIN_DSN, DATABASES, dsn_with_dbname, postgres_conn_json  # noqa: E402
-
-LIVE_TABLES = [
-    "tracksolid.devices", "tracksolid.live_positions", "tracksolid.position_history", "tracksolid.trips",
-    "tracksolid.parking_events", "tracksolid.alarms", "tracksolid.obd_readings", "tracksolid.ingestion_log",
-    "tracksolid.api_token_cache", "tracksolid.push_inbox",
-]
 
 
 def banner(text: str) -> None:
@@ -65,7 +60,7 @@ def start_simulator():
     config = SimulatorConfig(devices=int(os.environ.get("DEMO_DEVICES", "160")), accounts=3, seed=1)
     server = SimulatorServer(Fleet(config), config)
     server.start(port=0)
-    os.environ["AIRFLOW_CONN_TRACKSOLID_API"] = connection_json(server, config)
+    os.environ["AIRFLOW_CONN_TRACKSOLID_API"] = connection_json(server, max_requests_per_s=50.0, timeout_s=30.0)
     print(f"simulator: {server.url} ({config.devices} devices, {config.accounts} accounts)")
     return server
 
@@ -101,10 +96,40 @@ def migrate_airflow_metadata() -> None:
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
 
 
+@dataclass(frozen=True)
+class Step:
+    dag_id: str
+    label: str
+    test_kwargs: dict
+
+
+def demo_plan(now: datetime) -> list[Step]:
+    """Which DAG runs, over which window: the previous full EAT day for the windowed endpoints (so the
+    warehouse has a whole day to build), the present for devices and live positions."""
+    eat = timezone(timedelta(hours=3))
+    today = now.astimezone(eat).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start, day_end = (today - timedelta(days=1)).astimezone(UTC), today.astimezone(UTC)
+    window = {"start": day_start.isoformat(), "end": day_end.isoformat()}
+    label = f"{day_start:%Y-%m-%d %H:%M} → {day_end:%Y-%m-%d %H:%M} UTC"
+    steps = [
+        Step("db_migrations", "both databases", {"run_conf": {"dry_run": False}}),
+        Step("tracksolid_devices", "device list + detail", {"run_conf": {}}),
+        Step("tracksolid_live_positions", f"last 5 min to {now:%H:%M} UTC",
+             {"run_conf": {"start": (now - timedelta(minutes=5)).isoformat(), "end": now.isoformat()}}),
+    ]
+    steps += [Step(f"tracksolid_{name}", label, {"run_conf": window})
+              for name in ("track_list", "trips", "parking", "alarms", "obd")]
+    steps += [
+        Step("dwh_bronze", "extract → S3 → bronze", {"run_conf": {}}),
+        Step("dwh_gold_refresh", f"silver + gold for {day_start.astimezone(eat):%Y-%m-%d} (EAT)",
+             {"run_conf": {"day": f"{day_start.astimezone(eat):%Y-%m-%d}"}}),
+    ]
+    return steps
+
+
 def run_dags(now: datetime) -> None:
-    """Every DAG once: migrations, then the endpoint DAGs over the last hours, then the warehouse."""
+    """Every DAG once, in dependency order; stops at the first run that does not succeed."""
     from airflow.models.dagbag import DagBag
-    from fleet_demo_plan import demo_plan  # scripts/fleet_demo_plan.py: which DAG, which window
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     if bag.import_errors:
@@ -115,30 +140,33 @@ def run_dags(now: datetime) -> None:
             raise SystemExit(f"DAG {step.dag_id} not found in dags/")
         started = time.monotonic()
         run = dag.test(**step.test_kwargs)
-        print(f"{step.dag_id:32} {step.label:40} {run.state} in {time.monotonic() - started:.1f}s", flush=True)
+        print(f"  {step.dag_id:28} {step.label:46} {run.state} in {time.monotonic() - started:5.1f}s", flush=True)
         if run.state != "success":
             raise SystemExit(f"DAG {step.dag_id} ended {run.state}")
 
 
-def print_counts() -> None:
+def print_what_landed() -> None:
     import psycopg2
 
-    banner("what landed")
+    from fleet_ingest.summary import fleet_summary, format_summary, table_counts
+
+    banner("what landed: live database")
     conn = psycopg2.connect(dsn_with_dbname(ADMIN_DSN, "tracksolid_db"))
     try:
-        with conn.cursor() as cur:
-            for table in LIVE_TABLES:
-                cur.execute(f"SELECT count(*) FROM {table}")
-                print(f"  {table:36} {cur.fetchone()[0]:>10,}")
-        from fleet_demo_plan import print_summaries
+        print(format_summary(table_counts(conn), fleet_summary(conn)))
+    finally:
+        conn.close()
+    banner("what landed: warehouse")
+    from fleet_dwh.summary import format_warehouse_summary
 
-        print_summaries(conn, dsn_with_dbname(ADMIN_DSN, "tracksolid_dwh"))
+    conn = psycopg2.connect(dsn_with_dbname(ADMIN_DSN, "tracksolid_dwh"))
+    try:
+        print(format_warehouse_summary(conn))
     finally:
         conn.close()
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     prepare_databases()
     banner("services")
     simulator = start_simulator()
@@ -147,7 +175,7 @@ def main() -> None:
         banner("airflow metadata (SQLite) and DAG runs")
         migrate_airflow_metadata()
         run_dags(datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5))
-        print_counts()
+        print_what_landed()
     finally:
         if simulator is not None:
             simulator.stop()
