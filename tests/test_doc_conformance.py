@@ -306,7 +306,6 @@ def test_detail_fills_what_device_list_leaves_null():
     assert merged["raw"] == {"list": listed["raw"], "detail": detail["raw"]}
 
 
-@pytest.mark.xfail(strict=True, reason="parse_parking ignores the row's own 'acc' field (conformance report)")
 def test_parking_row_whose_acc_contradicts_the_request_is_not_stored_under_the_wrong_kind():
     # The example's rows say acc "on" (idling). Asked for parking ("off"), such rows are today labelled
     # parking without a word; they should be rejected (kept in rejects with the raw item) or relabelled.

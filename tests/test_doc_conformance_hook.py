@@ -456,7 +456,6 @@ def test_the_mini_server_refuses_what_the_document_forbids(doc_api):
     assert len(doc_api.problems) == 5
 
 
-@pytest.mark.xfail(strict=True, reason="hook drops the platform's message when code is not numeric (report)")
 def test_the_documents_printed_error_example_keeps_the_platforms_message(doc_api, hook):
     # §1.1 prints the wrong-password answer as {"code": "xxx", "message": "Incorrect user name or password"}.
     # The hook fails cleanly (TracksolidResponseError "unreadable code 'xxx'") but loses the message, which

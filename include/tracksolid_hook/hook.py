@@ -391,7 +391,8 @@ class TracksolidHook(BaseHook):
                             error=None if code == 0 else f"code {code}: {message or 'no message'}",
                         )
                         if code is None:
-                            outcome.update(envelope=None, error=f"unreadable code {envelope.get('code')!r}")
+                            outcome.update(envelope=None, error=f"unreadable code {envelope.get('code')!r}: "
+                                                               f"{message or 'no message'}")
         outcome["duration_ms"] = int((time.monotonic() - t0) * 1000)
         return outcome
 

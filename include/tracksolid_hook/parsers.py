@@ -271,10 +271,15 @@ def parse_trip(item: dict) -> dict:
 def parse_parking(item: dict, *, acc_type: str) -> dict:
     """``jimi.open.platform.report.parking`` row → ``parking_events`` row.
 
-    ``acc_type`` is the logical kind asked for ("off" parking / "on" idling), whatever value was sent.
+    ``acc_type`` is the logical kind asked for ("off" parking / "on" idling), whatever value was sent. Each row
+    also carries its own ``acc``; when it is readable it wins, so an idling row returned to a parking request
+    is stored as idling, never under the wrong key.
     """
     if acc_type not in ("off", "on"):
         raise ValueError(f"acc_type must be 'off' or 'on', got {acc_type!r}")
+    row_acc = to_bool(item.get("acc"))
+    if row_acc is not None:
+        acc_type = "on" if row_acc else "off"
     lat, lng = _coordinates(item)
     return {
         "imei": _imei(item),

@@ -45,6 +45,22 @@ IDLE_INTERVAL_S = 60
 PARK_INTERVAL_S = 900
 HEARTBEAT_INTERVAL_S = 600
 OBD_INTERVAL_S = 300
+# Push-only sensor streams (added for /pushoil, /pushtem, /pushlbs; see Truth.fuel_readings etc.)
+FUEL_INTERVAL_S = 300  # fuel level while ACC is on; hourly (on the local-day grid) while parked
+TEMPERATURE_INTERVAL_S = 600
+LBS_INTERVAL_S = 60  # cell-tower fixes while GPS is weak
+FAULT_CODES = (  # (faultCode, faultDetail) of OBD devices' occasional /pushfaultinfo reports
+    ("P0300", "Random/multiple cylinder misfire detected"),
+    ("P0171", "System too lean (bank 1)"),
+    ("P0420", "Catalyst system efficiency below threshold (bank 1)"),
+    ("P0128", "Coolant thermostat (coolant temperature below thermostat regulating temperature)"),
+    ("P0442", "Evaporative emission system leak detected (small leak)"),
+    ("P0562", "System voltage low"),
+    ("P2407", "Fuel evaporative emission system leak detection pump sense circuit intermittent"),
+    ("U0100", "Lost communication with ECM/PCM A"),
+    ("C0035", "Left front wheel speed sensor circuit"),
+    ("B0074", "Seat belt pretensioner deployment control"),
+)
 
 ALARM_NAMES = {
     "2": "Power cut off alert",
@@ -139,6 +155,23 @@ class Device:
     @property
     def device_name(self) -> str:
         return self.info["device_name"]
+
+    # Sensor fit, derived from the IMEI alone (the IMEI already depends on the seed): stable per device.
+    @property
+    def has_fuel_sensor(self) -> bool:
+        """A fuel-level sensor (``/pushoil``): about 30 % of the vehicles that are not motorcycles."""
+        return self.info["vehicle_icon"] != "mtc" and unit(self.imei_int, 130) < 0.30
+
+    @property
+    def has_temperature_sensor(self) -> bool:
+        """A temperature/humidity probe in a refrigerated body (``/pushtem``): about 12 % of the
+        vehicles that are not motorcycles."""
+        return self.info["vehicle_icon"] != "mtc" and unit(self.imei_int, 131) < 0.12
+
+    @property
+    def fuel_tank_l(self) -> int:
+        """Tank capacity in litres (50 … 90)."""
+        return 50 + 10 * (mix(self.imei_int, 132) % 5)
 
 
 class Segment:

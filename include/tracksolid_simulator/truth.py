@@ -18,18 +18,34 @@ Window semantics (shared by the API handlers, which call these very methods):
 * The platform only knows what devices sent: trips, parking, alarms and OBD readings that overlap a period in
   which the device was silent are absent from the API and from these methods. ``stops`` / ``idle_spells``
   are the physical truth (silence ignored) for the warehouse's derived segments.
+
+Push-only streams (IoT-Hub paths of TRACKSOLID_API.md §7; nothing is sent while a device is silent), rows
+keyed like the receiver's tables (0002 and 0030_push_receiver_tables.sql):
+
+* ``trip_reports`` (/pushtripreport → push_trip_reports): one per trip, pushed when it ends, so a report
+  belongs to the window when its ``end_time`` is in ``[start, end)``; trips overlapping silence are absent.
+* ``fuel_readings`` (/pushoil), ``temperature_readings`` (/pushtem), ``lbs_readings`` (/pushlbs),
+  ``fault_codes`` (/pushfaultinfo), ``attribute_reports`` (/pushalarm ``type`` ICCID / VIN →
+  device_attribute_reports): by their own time in ``[start, end)``.
+* ``push_rows`` — every table the receiver fills from the IoT-Hub push of a window, with what it should
+  hold (columns a push item does not carry are ``None``).
 """
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from tracksolid_simulator.fleet import (
     ALARM_NAMES,
     DAY_S,
+    FAULT_CODES,
+    FUEL_INTERVAL_S,
     HEARTBEAT_INTERVAL_S,
+    LBS_INTERVAL_S,
     OBD_INTERVAL_S,
+    TEMPERATURE_INTERVAL_S,
     DayPlan,
     Device,
     Segment,
@@ -37,9 +53,23 @@ from tracksolid_simulator.fleet import (
     ts_dt,
     utc_ts,
 )
-from tracksolid_simulator.geo import mix, unit
+from tracksolid_simulator.geo import CITIES, mix, unit
 
 LOOKBACK_DAYS = 16  # latest_fix gives up after this much silence
+
+#: Tables the push receiver fills from each IoT-Hub path (see ``Truth.push_rows``).
+PUSH_TABLES = {
+    "/pushgps": ("position_history",),
+    "/pushhb": ("heartbeats",),
+    "/pushalarm": ("alarms", "device_attribute_reports"),
+    "/pushevent": ("device_events",),
+    "/pushobd": ("obd_readings",),
+    "/pushfaultinfo": ("fault_codes",),
+    "/pushtripreport": ("push_trip_reports",),
+    "/pushoil": ("fuel_readings",),
+    "/pushtem": ("temperature_readings",),
+    "/pushlbs": ("lbs_readings",),
+}
 
 
 def _dec1(x: float) -> Decimal:
@@ -226,7 +256,8 @@ class Truth:
         a, b = self._window(start, end)
         out = []
         for dev in self._devices(imeis):
-            for day in self._days(a, b):
+            # from the day before: a silence ending at local midnight logs in on the next day
+            for day in self._days(a - DAY_S, b):
                 for t, kind in self._silence_edges(dev, day):
                     if a <= t < b:
                         out.append({"imei": dev.imei, "event_time": ts_dt(t), "event_type": kind})
@@ -412,4 +443,226 @@ class Truth:
                             "speed_kmh": _dec1(speed),
                             "vin": dev.info["vin"],
                         })
+        return out
+
+    # =================================================================== push-only streams (IoT-Hub) ==
+    def _device_days(self, a: int, b: int, imeis, keep=None):
+        """(device, plan) for every device (optionally filtered by ``keep``) and local day of [a, b)."""
+        for dev in self._devices(imeis):
+            if keep is not None and not keep(dev):
+                continue
+            for day in self._days(a, b):
+                yield dev, self.fleet.plan(dev.imei, day)
+
+    # ------------------------------------------------------------------------------- trip reports --
+    def trip_reports(self, start: datetime, end: datetime, imeis=None) -> list[dict]:
+        """Trip reports (push ``/pushtripreport`` → ``push_trip_reports``): every trip whose ``end_time`` is
+        in ``[start, end)`` (the report is pushed when the trip ends), not overlapping silence. Keys: imei,
+        start_time, end_time, start/end lat/lng, distance_km (= pushed metres / 1000), avg_speed_kmh,
+        max_speed_kmh (fastest fix of the trip), run_time_s, fuel_l (distance × fuel_100km, 2 decimals).
+        Ordered by imei, start_time."""
+        a, b = self._window(start, end)
+        out = []
+        for dev, plan in self._device_days(a, b, imeis):
+            for seg in plan.segments:
+                if seg.kind != "drive" or not (a <= seg.end < b) or plan.overlaps_silence(seg.start, seg.end):
+                    continue
+                row = self._trip_row(dev, seg)
+                row["max_speed_kmh"] = _dec1(max(self._speed(dev, seg, t) for t in seg.grid(seg.start, seg.end)))
+                row["fuel_l"] = Decimal(f"{self.trip_metres(seg) / 1000 * float(dev.info['fuel_100km']) / 100:.2f}")
+                out.append(row)
+        return out
+
+    # -------------------------------------------------------------------------------------- fuel ----
+    def _fuel_level_l(self, dev: Device, seg: Segment, t: int) -> Decimal:
+        """Tank level: drains with the odometer at the vehicle's consumption and is refilled whenever 70 %
+        of the tank has been used (a sawtooth), plus ±0.3 L of sensor noise."""
+        capacity = dev.fuel_tank_l
+        litres_per_km = float(dev.info["fuel_100km"]) / 100
+        used = ((seg.odo_start_m + seg.distance_at(t)) / 1000 * litres_per_km) % (0.7 * capacity)
+        return _dec1(capacity - used + 0.6 * (unit(dev.imei_int, t, 44) - 0.5))
+
+    def fuel_readings(self, start: datetime, end: datetime, imeis=None) -> list[dict]:
+        """Fuel-sensor readings (push ``/pushoil`` → ``fuel_readings``) of devices with
+        ``has_fuel_sensor``: every ``FUEL_INTERVAL_S`` (on the local-day grid) while ACC is on, hourly while
+        parked, never while silent; ``start <= reading_time < end``. Keys: imei, reading_time, fuel_value
+        (litres, 1 decimal), fuel_unit ("L"). Ordered by imei, reading_time."""
+        a, b = self._window(start, end)
+        out = []
+        for dev, plan in self._device_days(a, b, imeis, keep=lambda d: d.has_fuel_sensor):
+            for t in self._plan_grid(plan, a, b, FUEL_INTERVAL_S):
+                seg = plan.segment_at(t)
+                if (seg.kind == "park" and (t - plan.start) % 3600) or plan.is_silent(t):
+                    continue
+                out.append({"imei": dev.imei, "reading_time": ts_dt(t),
+                            "fuel_value": self._fuel_level_l(dev, seg, t), "fuel_unit": "L"})
+        return out
+
+    @staticmethod
+    def _plan_grid(plan: DayPlan, a: int, b: int, step: int) -> range:
+        """Times ``plan.start + k * step`` within [a, b) and the plan's day."""
+        lo = max(a, plan.start)
+        first = plan.start + -(-(lo - plan.start) // step) * step
+        return range(first, min(b, plan.end), step)
+
+    # ------------------------------------------------------------------------------- temperature ----
+    def temperature_readings(self, start: datetime, end: datetime, imeis=None) -> list[dict]:
+        """Cold-box probe readings (push ``/pushtem`` → ``temperature_readings``) of devices with
+        ``has_temperature_sensor``: every ``TEMPERATURE_INTERVAL_S`` unless silent, ``start <= reading_time
+        < end``. The box holds 3–5 °C; unloading at a customer site (door open) warms it by up to 6 °C for
+        20 minutes. Keys: imei, reading_time, temperature_c, humidity_pct (1 decimal). Ordered by imei,
+        reading_time."""
+        a, b = self._window(start, end)
+        out = []
+        for dev, plan in self._device_days(a, b, imeis, keep=lambda d: d.has_temperature_sensor):
+            h = dev.imei_int
+            for t in self._plan_grid(plan, a, b, TEMPERATURE_INTERVAL_S):
+                if plan.is_silent(t):
+                    continue
+                seg = plan.segment_at(t)
+                temp = 4.0 + 2.0 * (unit(h, t, 45) - 0.5)
+                if seg.kind == "park" and seg.place is not None and seg.place.kind != "depot" \
+                        and t - seg.start < 1200:
+                    temp += 6.0 * (1 - (t - seg.start) / 1200)
+                out.append({"imei": dev.imei, "reading_time": ts_dt(t), "temperature_c": _dec1(temp),
+                            "humidity_pct": _dec1(70 + 15 * unit(h, t, 46))})
+        return out
+
+    # --------------------------------------------------------------------------------------- LBS ----
+    def lbs_spells(self, imei: str, day: date) -> list[tuple[int, int]]:
+        """[a, b) epoch spells of the device-day in which GPS is weak (urban canyons, underpasses): about
+        30 % of the drives of 10 minutes or more have one of 2–6 minutes. Seeded by (seed, imei, day)."""
+        dev = self.fleet.by_imei[imei]
+        plan = self.fleet.plan(imei, day)
+        rng = random.Random(mix(self.fleet.seed, dev.imei_int, day.toordinal(), 31))
+        spells = []
+        for seg in plan.segments:
+            if seg.kind != "drive" or seg.end - seg.start < 600 or rng.random() >= 0.30:
+                continue
+            a = seg.start + LBS_INTERVAL_S * rng.randint(1, (seg.end - seg.start) // LBS_INTERVAL_S - 8)
+            spells.append((a, min(a + LBS_INTERVAL_S * rng.randint(2, 6), seg.end)))
+        return spells
+
+    def _cells(self, dev: Device, lat: float, lng: float, t: int) -> dict:
+        """The serving cell and two neighbours: towers on a ~1 km grid, ids stable per place."""
+        kenya = CITIES[dev.city]["country"] == "KE"
+        qa, qo = int(round(lat * 100)), int(round(lng * 100))
+        cells = []
+        for n, (da, do) in enumerate(((0, 0), (1, 0), (0, 1))):
+            tower = mix(self.fleet.seed, qa + da, qo + do, 43)
+            cells.append({"lac": 1000 + tower % 9000, "ci": 10_000 + (tower >> 20) % 90_000,
+                          "rssi": -55 - 12 * n - mix(dev.imei_int, t, 47, n) % 12})
+        return {"mcc": 639 if kenya else 641, "mnc": 2 if kenya else 10, "cells": cells}
+
+    def lbs_readings(self, start: datetime, end: datetime, imeis=None) -> list[dict]:
+        """LBS fixes (push ``/pushlbs`` → ``lbs_readings``): every ``LBS_INTERVAL_S`` within a weak-GPS spell
+        (see ``lbs_spells``; GPS fixes keep coming too), never while silent, ``start <= reading_time <
+        end``. Keys: imei, reading_time, post_type ("2" = LBS, as track.list's posType), lbs (the parsed
+        ``lbsJson``: ``{"mcc": int, "mnc": int, "cells": [{"lac": int, "ci": int, "rssi": int} × 3]}``).
+        Ordered by imei, reading_time."""
+        a, b = self._window(start, end)
+        out = []
+        for dev, plan in self._device_days(a, b, imeis):
+            for sa, sb in self.lbs_spells(dev.imei, plan.day):
+                for t in range(sa, sb, LBS_INTERVAL_S):
+                    if not (a <= t < b) or plan.is_silent(t):
+                        continue
+                    lat, lng, _ = plan.segment_at(t).position_at(t)
+                    out.append({"imei": dev.imei, "reading_time": ts_dt(t), "post_type": "2",
+                                "lbs": self._cells(dev, lat, lng, t)})
+        return out
+
+    # -------------------------------------------------------------------------------- fault codes ---
+    def _day_faults(self, dev: Device, plan: DayPlan) -> list[tuple[int, str, str]]:
+        """(time, code, detail) of the OBD faults a device reports that day: on ~25 % of days, one or two
+        codes at OBD reading times (ACC on). Seeded by (seed, imei, day); silence is applied later."""
+        rng = random.Random(mix(self.fleet.seed, dev.imei_int, plan.day.toordinal(), 37))
+        if rng.random() >= 0.25:
+            return []
+        times = [t for seg in plan.segments if seg.kind != "park"
+                 for t in seg.grid(seg.start, seg.end) if not (t - seg.start) % OBD_INTERVAL_S]
+        if not times:
+            return []
+        found = {}
+        for _ in range(rng.choice((1, 1, 2))):
+            t = rng.choice(times)
+            code, detail = rng.choice(FAULT_CODES)
+            found[(t, code)] = detail
+        return sorted((t, code, detail) for (t, code), detail in found.items())
+
+    def fault_codes(self, start: datetime, end: datetime, imeis=None) -> list[dict]:
+        """OBD fault codes (push ``/pushfaultinfo`` → ``fault_codes``) of OBD devices, ``start <=
+        fault_time < end``, not while silent. Keys: imei, fault_time, fault_code, fault_detail,
+        device_name (the fields of jimi.device.obd.fault). Ordered by imei, fault_time, fault_code."""
+        a, b = self._window(start, end)
+        out = []
+        for dev, plan in self._device_days(a, b, imeis, keep=lambda d: d.has_obd):
+            for t, code, detail in self._day_faults(dev, plan):
+                if a <= t < b and not plan.is_silent(t):
+                    out.append({"imei": dev.imei, "fault_time": ts_dt(t), "fault_code": code,
+                                "fault_detail": detail, "device_name": dev.device_name})
+        return out
+
+    # ----------------------------------------------------------------------- ICCID / VIN reports ---
+    def attribute_reports(self, start: datetime, end: datetime, imeis=None) -> list[dict]:
+        """ICCID / VIN reports (push ``/pushalarm`` with ``type`` ICCID / VIN → device_attribute_reports),
+        ``start <= reported_at < end``, never while silent: every device reports its ICCID once a day (at a
+        heartbeat time seeded by (seed, imei, day)) and whenever it logs in again after silence (LOGIN);
+        OBD devices report the VIN read from the vehicle bus when the engine first starts that day. Values
+        equal the device's ``iccid`` / ``vin``. Keys: imei, attribute ("iccid" | "vin"), reported_at, value.
+        Ordered by reported_at, imei, attribute."""
+        a, b = self._window(start, end)
+        found: dict[tuple, dict] = {}
+
+        def add(dev: Device, attribute: str, t: int) -> None:
+            found[(t, dev.imei, attribute)] = {"imei": dev.imei, "attribute": attribute, "reported_at": ts_dt(t),
+                                               "value": dev.info[attribute]}
+
+        for dev, plan in self._device_days(a, b, imeis):
+            t = plan.start + HEARTBEAT_INTERVAL_S * (mix(self.fleet.seed, dev.imei_int, plan.day.toordinal(), 41)
+                                                    % (DAY_S // HEARTBEAT_INTERVAL_S))
+            if a <= t < b and not plan.is_silent(t):
+                add(dev, "iccid", t)
+            if dev.has_obd:
+                first_on = next((g.start for g in plan.segments if g.kind != "park"), None)
+                if first_on is not None and a <= first_on < b and not plan.is_silent(first_on):
+                    add(dev, "vin", first_on)
+        for event in self.events(start, end, imeis):
+            if event["event_type"] == "LOGIN":
+                add(self.fleet.by_imei[event["imei"]], "iccid", utc_ts(event["event_time"]))
+        return [found[k] for k in sorted(found)]
+
+    # ------------------------------------------------------------------------- per receiver table ---
+    def push_rows(self, start: datetime, end: datetime, imeis=None, paths=tuple(PUSH_TABLES)) -> dict[str, list]:
+        """What the push receiver should store from ``fleet.push_requests(start, end, fmt="iothub",
+        paths=paths)``: ``{table: [row, ...]}`` for the tables of ``PUSH_TABLES`` (tracksolid schema), rows
+        keyed by column (without raw / source / ingested_at). Columns a push item does not carry are
+        ``None`` (alarms: device_name, positioning_time); position_history.pos_type is the pushed
+        ``postType`` "1"."""
+        out: dict[str, list] = {}
+        if "/pushgps" in paths:
+            keep = ("imei", "gps_time", "lat", "lng", "speed_kmh", "direction", "acc_status", "satellite",
+                    "gps_mode", "odometer_km", "altitude")
+            out["position_history"] = [{**{k: f[k] for k in keep}, "pos_type": "1"}
+                                       for f in self.fixes(start, end, imeis)]
+        if "/pushhb" in paths:
+            out["heartbeats"] = self.heartbeats(start, end, imeis)
+        if "/pushalarm" in paths:
+            out["alarms"] = [{**{k: v for k, v in a.items() if k != "device_name"}, "device_name": None,
+                              "positioning_time": None} for a in self.alarms(start, end, imeis)]
+            out["device_attribute_reports"] = self.attribute_reports(start, end, imeis)
+        if "/pushevent" in paths:
+            out["device_events"] = self.events(start, end, imeis)
+        if "/pushobd" in paths:
+            out["obd_readings"] = self.obd(start, end, imeis)
+        if "/pushfaultinfo" in paths:
+            out["fault_codes"] = self.fault_codes(start, end, imeis)
+        if "/pushtripreport" in paths:
+            out["push_trip_reports"] = self.trip_reports(start, end, imeis)
+        if "/pushoil" in paths:
+            out["fuel_readings"] = self.fuel_readings(start, end, imeis)
+        if "/pushtem" in paths:
+            out["temperature_readings"] = self.temperature_readings(start, end, imeis)
+        if "/pushlbs" in paths:
+            out["lbs_readings"] = self.lbs_readings(start, end, imeis)
         return out

@@ -39,7 +39,10 @@ def truth_query(truth, kind: str, args, now: datetime):
         return truth.parking(start, end, args.get("acc_type", "off"), imeis,
                              completed_by=_when(args, "completed_by", now, required=False))
     simple = {"alarms": truth.alarms, "obd": truth.obd, "stops": truth.stops, "idle_spells": truth.idle_spells,
-              "heartbeats": truth.heartbeats, "events": truth.events}
+              "heartbeats": truth.heartbeats, "events": truth.events, "trip_reports": truth.trip_reports,
+              "fuel_readings": truth.fuel_readings, "temperature_readings": truth.temperature_readings,
+              "lbs_readings": truth.lbs_readings, "fault_codes": truth.fault_codes,
+              "attribute_reports": truth.attribute_reports}
     if kind not in simple:
         raise KeyError(f"unknown truth kind {kind!r}")
     return simple[kind](start, end, imeis)
