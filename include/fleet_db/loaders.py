@@ -216,6 +216,7 @@ class _Plan:
     insert_sql: str
     counts_by_xmax: bool
     stage: str
+    json_positions: tuple[int, ...]
 
 
 def _plan(cur, table: str, columns: Sequence[str], key_columns: Sequence[str], on_conflict: str,
@@ -289,17 +290,28 @@ def _plan(cur, table: str, columns: Sequence[str], key_columns: Sequence[str], o
         copy_sql=f"COPY {stage} ({col_list}) FROM STDIN",
         insert_sql=sql,
         counts_by_xmax=mode != "nothing",
+        json_positions=tuple(i for i, c in enumerate(columns) if target[c] in ("json", "jsonb")),
     )
 
 
 def _stream(cur, plan: _Plan, rows: Iterable) -> int:
     counter = _Counter(_as_sequences(rows, plan.columns))
-    chunks = copy_chunks(counter)
     if _is_psycopg3(cur):
+        # psycopg 3 encodes rows in C (about twice as fast as Python); only JSON values need converting.
+        json_at = plan.json_positions
         with cur.copy(plan.copy_sql) as copy:
-            for chunk in chunks:
-                copy.write(chunk)
+            if json_at:
+                for row in counter:
+                    row = list(row)
+                    for i in json_at:
+                        if row[i] is not None and not isinstance(row[i], str):
+                            row[i] = to_json(row[i])
+                    copy.write_row(row)
+            else:
+                for row in counter:
+                    copy.write_row(row)
     else:
+        chunks = copy_chunks(counter)
         reader = _ChunkReader(chunks)
         try:
             cur.copy_expert(plan.copy_sql, reader, size=1 << 16)
