@@ -32,3 +32,5 @@ pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.s3",
 ]
+pytest_plugins.append("tests.fixtures.webhook")
+pytest_plugins.append("tests.fixtures.dwh")
