@@ -103,11 +103,17 @@ class Step:
     test_kwargs: dict
 
 
+EAT = timezone(timedelta(hours=3))
+
+
+def previous_eat_day(now: datetime):
+    return (now.astimezone(EAT) - timedelta(days=1)).date()
+
+
 def demo_plan(now: datetime) -> list[Step]:
     """Which DAG runs, over which window: the previous full EAT day for the windowed endpoints (so the
     warehouse has a whole day to build), the present for devices and live positions."""
-    eat = timezone(timedelta(hours=3))
-    today = now.astimezone(eat).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now.astimezone(EAT).replace(hour=0, minute=0, second=0, microsecond=0)
     day_start, day_end = (today - timedelta(days=1)).astimezone(UTC), today.astimezone(UTC)
     window = {"start": day_start.isoformat(), "end": day_end.isoformat()}
     label = f"{day_start:%Y-%m-%d %H:%M} → {day_end:%Y-%m-%d %H:%M} UTC"
@@ -121,8 +127,8 @@ def demo_plan(now: datetime) -> list[Step]:
               for name in ("track_list", "trips", "parking", "alarms", "obd")]
     steps += [
         Step("dwh_bronze", "extract → S3 → bronze", {"run_conf": {}}),
-        Step("dwh_gold_refresh", f"silver + gold for {day_start.astimezone(eat):%Y-%m-%d} (EAT)",
-             {"run_conf": {"day": f"{day_start.astimezone(eat):%Y-%m-%d}"}}),
+        Step("dwh_gold_refresh", f"silver + gold for {previous_eat_day(now)} (EAT)",
+             {"run_conf": {"day": previous_eat_day(now).isoformat()}}),
     ]
     return steps
 
@@ -145,7 +151,7 @@ def run_dags(now: datetime) -> None:
             raise SystemExit(f"DAG {step.dag_id} ended {run.state}")
 
 
-def print_what_landed() -> None:
+def print_what_landed(gold_day) -> None:
     import psycopg2
 
     from fleet_ingest.summary import fleet_summary, format_summary, table_counts
@@ -157,11 +163,19 @@ def print_what_landed() -> None:
     finally:
         conn.close()
     banner("what landed: warehouse")
-    from fleet_dwh.summary import format_warehouse_summary
+    from fleet_dwh.silver_gold import gold_summary
+    from fleet_dwh.tables import TABLES
 
     conn = psycopg2.connect(dsn_with_dbname(ADMIN_DSN, "tracksolid_dwh"))
     try:
-        print(format_warehouse_summary(conn))
+        with conn.cursor() as cur:
+            print("Bronze rows per table:")
+            for table in TABLES:
+                cur.execute(f"SELECT count(*) FROM {table.qualified}")
+                print(f"  {table.qualified:32} {cur.fetchone()[0]:>10,}")
+        print(f"\nGold fleet totals for {gold_day} (EAT):")
+        for row in gold_summary(conn, gold_day, gold_day):
+            print("  " + " | ".join(f"{k}={v}" for k, v in row.items()))
     finally:
         conn.close()
 
@@ -174,8 +188,9 @@ def main() -> None:
     try:
         banner("airflow metadata (SQLite) and DAG runs")
         migrate_airflow_metadata()
-        run_dags(datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5))
-        print_what_landed()
+        now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+        run_dags(now)
+        print_what_landed(previous_eat_day(now))
     finally:
         if simulator is not None:
             simulator.stop()

@@ -1,0 +1,197 @@
+"""Write a validated push request to ``tracksolid_db`` in one transaction (psycopg 3 + a connection pool).
+
+Order inside the transaction: the raw request into ``push_inbox`` (a replay — same payload hash — stops
+here and is acknowledged), unknown IMEIs into ``devices`` as unregistered, then one multi-row statement per
+destination table (``INSERT … SELECT … FROM jsonb_to_recordset`` … ``ON CONFLICT DO NOTHING``). The caller
+replies success only after :meth:`PushStore.save` returns, i.e. after COMMIT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from fleet_db.settings import read_sql
+from webhook_service.config import WebhookConfig
+from webhook_service.parsing import PushBatch
+
+log = logging.getLogger(__name__)
+
+#: destination (PushBatch.rows key) -> SQL files under include/sql/webhook/, run in this order.
+STATEMENTS: dict[str, tuple[str, ...]] = {
+    "position_history": ("insert_position_history", "upsert_live_positions"),
+    "heartbeats": ("insert_heartbeats", "update_live_positions_hb_time"),
+    "alarms": ("insert_alarms",),
+    "device_events": ("insert_device_events",),
+    "obd_readings": ("insert_obd_readings",),
+    "fault_codes": ("insert_fault_codes",),
+    "push_trip_reports": ("insert_push_trip_reports",),
+    "fuel_readings": ("insert_fuel_readings",),
+    "temperature_readings": ("insert_temperature_readings",),
+    "lbs_readings": ("insert_lbs_readings",),
+    "device_attribute_reports": ("insert_device_attribute_reports", "apply_device_attribute_reports"),
+}
+KNOWN_IMEIS_MAX = 200_000
+#: Transient conflicts between concurrent requests (deadlock, serialization): the transaction is retried.
+RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached (or went away mid-request): answer 503 so the sender retries."""
+
+
+class RejectedByDatabase(ValueError):
+    """The database refused a value that passed validation (e.g. out of range): a 400, nothing stored."""
+
+
+@dataclass
+class SaveResult:
+    inbox_id: int
+    replay: bool
+    inserted: dict[str, int] = field(default_factory=dict)
+
+
+def rows_json(rows: list[dict]) -> str:
+    """Rows as the JSON array the SQL reads with jsonb_to_recordset (Decimal → string, datetime → ISO).
+    Inlined type checks: this runs for every value of every item (hot path of the benchmark)."""
+    return json.dumps(
+        [{key: (str(value) if value.__class__ is Decimal
+                else value.isoformat() if value.__class__ is datetime else value)
+          for key, value in row.items()} for row in rows],
+        separators=(",", ":"), ensure_ascii=False)
+
+
+def to_json(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def payload_sha256(path: str, form: dict[str, list[str]]) -> str:
+    """Hash of the canonical request: path + every form field except the token (so a token rotation does
+    not defeat replay detection, and no secret is hashed into the inbox)."""
+    canonical = json.dumps({"path": path, "form": form}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def describe_dsn(dsn: str) -> str:
+    """host:port/dbname of a DSN, for logs (never the password)."""
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparseable dsn>"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '?')}"
+
+
+class PushStore:
+    """Connection pool + the per-request transaction. One per worker process (opened lazily after fork)."""
+
+    def __init__(self, config: WebhookConfig):
+        self.config = config
+        self._sql = {name: read_sql("webhook", f"{name}.sql")
+                     for names in STATEMENTS.values() for name in names}
+        for name in ("insert_push_inbox", "count_push_replay", "ensure_unregistered_devices"):
+            self._sql[name] = read_sql("webhook", f"{name}.sql")
+        self._pool = ConnectionPool(
+            config.database_dsn,
+            min_size=config.pool_min_size,
+            max_size=config.pool_max_size,
+            timeout=config.pool_timeout_s,
+            open=False,
+            name="webhook",
+            # Keep trying to reconnect while the database is away; requests meanwhile get 503.
+            reconnect_timeout=3600,
+            kwargs={"connect_timeout": config.connect_timeout_s, "application_name": "webhook_service"},
+        )
+        self._opened = False
+        # IMEIs this process has seen committed in tracksolid.devices. Devices are never deleted (SPEC §3),
+        # so they need no "create as unregistered" statement again (saves a statement on most requests).
+        self._known_imeis: set[str] = set()
+
+    def open(self) -> None:
+        if not self._opened:
+            self._opened = True
+            self._pool.open(wait=False)
+
+    def close(self) -> None:
+        if self._opened:
+            self._pool.close(timeout=5)
+            self._opened = False
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless a pooled connection answers ``SELECT 1``."""
+        self.open()
+        self._with_retries(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    def save(self, batch: PushBatch, form: dict[str, list[str]], sha256: str) -> SaveResult:
+        """Store the raw request and its rows in one transaction; returns after COMMIT.
+
+        All statements go to the server in one pipeline (one round trip instead of one per statement). When
+        the inbox insert turns out to be a replay, the transaction is rolled back — so nothing of the replay
+        is stored — and only the inbox row's replay counter is bumped."""
+        self.open()
+        inbox = {
+            "path": batch.path, "push_format": batch.push_format, "msg_type": batch.msg_type,
+            "payload_sha256": sha256, "payload": to_json({"path": batch.path, "form": form}),
+            "item_count": batch.item_count, "status": batch.status,
+        }
+        # Sorted by destination so concurrent requests take locks in the same order.
+        statements = [(name, {"rows": rows_json(rows)})
+                      for destination, rows in sorted(batch.rows.items())
+                      for name in STATEMENTS[destination]]
+        new_imeis = [imei for imei in batch.imeis if imei not in self._known_imeis]
+        if new_imeis:
+            statements.insert(0, ("ensure_unregistered_devices", {"imeis": new_imeis}))
+
+        def transaction(conn: psycopg.Connection) -> SaveResult:
+            with conn.pipeline():
+                inbox_cursor = conn.execute(self._sql["insert_push_inbox"], inbox)
+                cursors = [(name, conn.execute(self._sql[name], params)) for name, params in statements]
+            inbox_id, is_new = inbox_cursor.fetchone()
+            if not is_new:
+                conn.rollback()
+                conn.execute(self._sql["count_push_replay"], {"payload_sha256": sha256})
+                conn.commit()
+                return SaveResult(inbox_id, replay=True)
+            conn.commit()
+            if len(self._known_imeis) < KNOWN_IMEIS_MAX:
+                self._known_imeis.update(new_imeis)
+            return SaveResult(inbox_id, replay=False, inserted={name: cur.rowcount for name, cur in cursors})
+
+        return self._with_retries(transaction)
+
+    def _with_retries(self, work):
+        """Run ``work(conn)``. A lost connection (server restarted) is retried once on a checked pool — safe
+        because a replay of a committed request is recognised by its hash; deadlocks are retried too."""
+        attempts_left = {"lost": 1, "conflict": 3}
+        while True:
+            try:
+                with self._pool.connection() as conn:
+                    return work(conn)
+            except PoolTimeout as exc:
+                raise DatabaseUnavailable(f"no database connection within {self.config.pool_timeout_s}s") from exc
+            except RETRYABLE as exc:
+                if attempts_left["conflict"] == 0:
+                    raise DatabaseUnavailable(f"transaction kept conflicting: {exc.sqlstate}") from exc
+                attempts_left["conflict"] -= 1
+                time.sleep(0.01)
+            except psycopg.OperationalError as exc:
+                if attempts_left["lost"] == 0:
+                    raise DatabaseUnavailable(f"database error: {type(exc).__name__}") from exc
+                attempts_left["lost"] -= 1
+                log.warning("database connection lost (%s); checking the pool and retrying once",
+                            type(exc).__name__)
+                self._pool.check()  # drop every connection the restart broke
+            except (pg_errors.DataError, pg_errors.IntegrityError) as exc:
+                raise RejectedByDatabase(f"value rejected by the database: {exc.diag.message_primary}") from exc
+
+    def stats(self) -> dict:
+        return self._pool.get_stats() if self._opened else {}
