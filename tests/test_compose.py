@@ -261,7 +261,11 @@ def test_commands_reference_existing_modules(compose):
     """What the webhook and simulator services run exists in the repo (files of the other components)."""
     webhook = compose["services"]["webhook"]
     command = webhook["entrypoint"] + webhook["command"]
-    assert "gunicorn" in command and "webhook_service:create_app()" in command
+    assert "gunicorn" in command
+    module, attribute = command[-1].split(":")  # the WSGI target, e.g. webhook_service.wsgi:app
+    source = REPO / (module.replace(".", "/") + ".py")
+    assert source.is_file(), f"webhook: WSGI module {module} is missing"
+    assert f"{attribute} =" in source.read_text(), f"webhook: {module} defines no {attribute}"
     conf = command[command.index("-c") + 1]
     assert (REPO / conf).is_file(), f"webhook: {conf} is missing"
     assert (REPO / "include" / "tracksolid_simulator" / "__main__.py").is_file(), "python -m tracksolid_simulator"
