@@ -3,7 +3,8 @@
 1. create `tracksolid_db` and `tracksolid_dwh` on the local server and apply every migration;
 2. start the Tracksolid simulator (unless real credentials are configured) and a moto S3 server
    (unless `AIRFLOW_CONN_FLEET_S3` is set);
-3. run every DAG once with `dag.test()` — migrations, the endpoint DAGs, the warehouse;
+3. run every DAG once with `dag.test()` — migrations, the endpoint DAGs — then push the last hour from the
+   simulator to the webhook service in both formats, then run the warehouse DAGs;
 4. print what landed: per-table counts and a short fleet summary.
 
 Real Tracksolid credentials: set `AIRFLOW_CONN_TRACKSOLID_API` (JSON form, type `tracksolid`) and the demo uses
@@ -110,8 +111,8 @@ def previous_eat_day(now: datetime):
     return (now.astimezone(EAT) - timedelta(days=1)).date()
 
 
-def demo_plan(now: datetime) -> list[Step]:
-    """Which DAG runs, over which window: the previous full EAT day for the windowed endpoints (so the
+def ingestion_plan(now: datetime) -> list[Step]:
+    """Migrations and the endpoint DAGs: the previous full EAT day for the windowed endpoints (so the
     warehouse has a whole day to build), the present for devices and live positions."""
     today = now.astimezone(EAT).replace(hour=0, minute=0, second=0, microsecond=0)
     day_start, day_end = (today - timedelta(days=1)).astimezone(UTC), today.astimezone(UTC)
@@ -125,22 +126,26 @@ def demo_plan(now: datetime) -> list[Step]:
     ]
     steps += [Step(f"tracksolid_{name}", label, {"run_conf": window})
               for name in ("track_list", "trips", "parking", "alarms", "obd")]
-    steps += [
+    return steps
+
+
+def warehouse_plan(now: datetime) -> list[Step]:
+    """Bronze (everything ingested so far), then silver + gold for the previous EAT day."""
+    return [
         Step("dwh_bronze", "extract → S3 → bronze", {"run_conf": {}}),
         Step("dwh_gold_refresh", f"silver + gold for {previous_eat_day(now)} (EAT)",
              {"run_conf": {"day": previous_eat_day(now).isoformat()}}),
     ]
-    return steps
 
 
-def run_dags(now: datetime) -> None:
-    """Every DAG once, in dependency order; stops at the first run that does not succeed."""
+def run_dags(steps: list[Step]) -> None:
+    """Each step's DAG once, in order; stops at the first run that does not succeed."""
     from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
-    for step in demo_plan(now):
+    for step in steps:
         dag = bag.get_dag(step.dag_id)
         if dag is None:
             raise SystemExit(f"DAG {step.dag_id} not found in dags/")
@@ -149,6 +154,39 @@ def run_dags(now: datetime) -> None:
         print(f"  {step.dag_id:28} {step.label:46} {run.state} in {time.monotonic() - started:5.1f}s", flush=True)
         if run.state != "success":
             raise SystemExit(f"DAG {step.dag_id} ended {run.state}")
+
+
+def push_traffic(simulator, now: datetime) -> None:
+    """The simulator pushes the last hour to the webhook service in both formats, with 5 % replays."""
+    if simulator is None:
+        return
+    import secrets
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from tracksolid_simulator.push import send_push
+    from webhook_service import WebhookConfig, create_app
+
+    config = WebhookConfig(database_dsn=dsn_with_dbname(ADMIN_DSN, "tracksolid_db"),
+                           iothub_tokens=(secrets.token_urlsafe(24),), pro_path_secret=secrets.token_urlsafe(16))
+    server = make_server("127.0.0.1", 0, create_app(config), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    start = now - timedelta(hours=1)
+    try:
+        for fmt, url in (("iothub", base), ("pro", f"{base}/pro/{config.pro_path_secret}")):
+            started = time.monotonic()
+            requests = simulator.fleet.push_requests(start, now, fmt=fmt, replay_ratio=0.05,
+                                                     token=config.iothub_tokens[0])
+            statuses = [status for status, _ in send_push(url, requests)]
+            ok = statuses.count(200)
+            print(f"  push ({fmt:6}) {len(requests):5} requests, {ok} acknowledged, "
+                  f"{len(statuses) - ok} refused in {time.monotonic() - started:5.1f}s", flush=True)
+            if ok != len(statuses):
+                raise SystemExit(f"the webhook service refused {len(statuses) - ok} {fmt} push requests")
+    finally:
+        server.shutdown()
 
 
 def print_what_landed(gold_day) -> None:
@@ -189,7 +227,11 @@ def main() -> None:
         banner("airflow metadata (SQLite) and DAG runs")
         migrate_airflow_metadata()
         now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-        run_dags(now)
+        run_dags(ingestion_plan(now))
+        banner("push: simulator → webhook service")
+        push_traffic(simulator, now)
+        banner("warehouse")
+        run_dags(warehouse_plan(now))
         print_what_landed(previous_eat_day(now))
     finally:
         if simulator is not None:
