@@ -169,7 +169,8 @@ def push_traffic(simulator, now: datetime) -> None:
     from webhook_service import WebhookConfig, create_app
 
     config = WebhookConfig(database_dsn=dsn_with_dbname(ADMIN_DSN, "tracksolid_db"),
-                           iothub_tokens=(secrets.token_urlsafe(24),), pro_path_secret=secrets.token_urlsafe(16))
+                           iothub_tokens=(secrets.token_urlsafe(24),), pro_path_secret=secrets.token_urlsafe(16),
+                           log_level="WARNING")
     server = make_server("127.0.0.1", 0, create_app(config), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
