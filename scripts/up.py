@@ -63,6 +63,8 @@ def main() -> None:
     token_file.chmod(0o600)
     print(f"webhook service: http://127.0.0.1:8000 (IoT-Hub token for this session in {token_file})")
     print("Airflow UI: http://127.0.0.1:8080 — Ctrl-C stops everything", flush=True)
+    # SIGTERM (e.g. from a supervisor) stops everything the same way as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(1)
