@@ -288,6 +288,15 @@ def test_two_targets_120_devices_map_one_instance_per_target_batch(dagbag, env):
     assert_same(db_set(conn, "tracksolid.trips", TRIP_FIELDS),
                 truth_set(server.truth.trips(W_END - timedelta(minutes=15, hours=3), W_END, completed_by=SIM_NOW),
                           TRIP_FIELDS), TRIP_FIELDS)
+    # The audit rows of the mapped calls name the DAG, run, task and map index they came from.
+    with conn.cursor() as cur:
+        cur.execute("SELECT dag_id, run_id, task_id, map_index, imei_count FROM tracksolid.ingestion_log"
+                    " WHERE method = 'jimi.device.track.mileage'")
+        audit = cur.fetchall()
+    assert len(audit) == len(calls)
+    assert {(d, r, t) for d, r, t, _, _ in audit} == {("tracksolid_trips", dagrun.run_id, "fetch_trips")}
+    assert sorted({m for _, _, _, m, _ in audit}) == list(range(expected_batches))
+    assert max(n for *_, n in audit) <= 50
 
 
 # ------------------------------------------------------------------------------------------------ faults
