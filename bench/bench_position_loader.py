@@ -3,14 +3,24 @@
 Compares, in one run on one scratch database:
 
 - **loader**   — ``fleet_db.loaders.copy_upsert`` (COPY → temp table → INSERT … ON CONFLICT DO NOTHING), into the
-  real table with every index in place, 10 % of the rows already present (conflicts), streamed in
-  transactions of ``--batch-rows`` rows;
-- **insert_rows** — ``PostgresHook.insert_rows(..., replace=True)``, what an Airflow user would write (on a
-  sample: it is slow), same table, same 10 % conflicts;
-- **raw COPY** — the ceiling: plain COPY of the same rows into an UNLOGGED copy of the table without indexes.
+  real table with every index in place (PK, GiST on geom, ingested_at), 10 % of the rows already present
+  (conflicts), in transactions of ``--batch-rows`` rows;
+- **insert_rows** — ``PostgresHook(...).insert_rows(table, rows, target_fields=..., replace=True,
+  replace_index=[imei, gps_time])`` with its default ``commit_every``: what an Airflow user would write (on a
+  sample: it is slow), same table, same indexes, same 10 % conflicts (its own devices, so the keys never meet
+  the loader's);
+- **raw COPY** — the ceiling: plain COPY of the same rows, from the same generator, encoded the same way
+  (psycopg 3 ``write_row``, JSON through ``fleet_db.loaders.to_json``) into an UNLOGGED copy of the table
+  without indexes — no staging, no conflict check, no geometry, no WAL.
 
-Prints rows/s and the ratios and records them with ``bench.results.record("position_loader", …)``.
-Peak memory: the process's peak RSS before/after the loader phase (rows are generated and streamed lazily).
+The three run **interleaved**, one round per loader batch (loader batch, the same rows by raw COPY, a slice of
+the insert_rows sample), so that load from other processes on the machine hits all three alike; each rate is
+rows / summed seconds. The run also records the rate of the row generator alone (every method pays it), the
+load average and the checkpoints other sessions forced meanwhile (each one makes the next write of every page
+log a full-page image): both say how noisy the numbers are.
+
+Peak memory: the process's peak RSS before and after the timed rounds; rows are generated lazily and the loader
+holds at most three chunks of ``fleet_db.loaders.CHUNK_ROWS`` rows.
 
     .venv/bin/python -m bench.bench_position_loader            # 1,000,000 fixes, 50,000-row insert_rows sample
     .venv/bin/python -m bench.bench_position_loader --quick    # 100,000 / 5,000
@@ -19,8 +29,8 @@ Peak memory: the process's peak RSS before/after the loader phase (rows are gene
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
+import math
 import os
 import resource
 import tempfile
@@ -31,22 +41,26 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench.results import record
+from fleet_db import loaders
 from fleet_db.admin import drop_database, ensure_database
 from fleet_db.loaders import copy_upsert, to_json
 from fleet_db.migrations import migrate_dsn
 from fleet_db.settings import ADMIN_DSN, LIVE_DB, dsn_with_dbname
 
+TABLE = "tracksolid.position_history"
 COLUMNS = ["imei", "gps_time", "lat", "lng", "speed_kmh", "direction", "acc_status", "pos_type", "satellite",
            "gps_mode", "source", "raw"]
 KEYS = ["imei", "gps_time"]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DEVICES = 160
 CONFLICT_EVERY = 10  # every 10th row is already stored: 10 % conflicts
+LOADER_IMEI_BASE = 860000000000000
+INSERT_ROWS_IMEI_BASE = 870000000000000  # the insert_rows sample's own devices
 
 
-def fix(i: int) -> tuple:
+def fix(i: int, imei_base: int = LOADER_IMEI_BASE) -> tuple:
     """The i-th synthetic fix: 160 devices, one fix per device every 10 s, a realistic raw payload."""
-    imei = str(860000000000000 + i % DEVICES)
+    imei = str(imei_base + i % DEVICES)
     gps_time = T0 + timedelta(seconds=10 * (i // DEVICES))
     lat = -1.3 + (i % 997) * 1e-4
     lng = 36.7 + (i % 991) * 1e-4
@@ -57,110 +71,130 @@ def fix(i: int) -> tuple:
     return (imei, gps_time, lat, lng, speed, i % 360, True, "GPS", 9, 0, "track_list", raw)
 
 
-def fixes(n: int, every: int = 1) -> Iterator[tuple]:
-    return (fix(i) for i in range(0, n, every))
-
-
-def batched(rows: Iterator[tuple], size: int) -> Iterator[Iterator[tuple]]:
-    """Lazily cut a row stream into consecutive batches (each batch is itself a lazy iterator)."""
-    rows = iter(rows)
-    while True:
-        head = next(rows, None)
-        if head is None:
-            return
-        yield itertools.chain([head], itertools.islice(rows, size - 1))
+def fixes(start: int, stop: int, every: int = 1, imei_base: int = LOADER_IMEI_BASE) -> Iterator[tuple]:
+    """Fixes ``start`` … ``stop - 1`` (every ``every``-th), generated lazily."""
+    return (fix(i, imei_base) for i in range(start, stop, every))
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def reset(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute("TRUNCATE tracksolid.position_history")
-        cur.execute("CHECKPOINT")
-    conn.commit()
+def checkpoints(cur) -> int:
+    cur.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+    return cur.fetchone()[0]
 
 
-def preload_conflicts(conn, n: int) -> None:
-    copy_upsert(conn, "tracksolid.position_history", COLUMNS, fixes(n, CONFLICT_EVERY), KEYS)
-    with conn.cursor() as cur:
-        cur.execute("VACUUM ANALYZE tracksolid.position_history") if conn.autocommit else None
-    conn.commit()
+def count_devices(cur, table: str, imei_base: int) -> int:
+    cur.execute(f"SELECT count(*) FROM {table} WHERE imei BETWEEN %s AND %s",
+                (str(imei_base), str(imei_base + DEVICES - 1)))
+    return cur.fetchone()[0]
 
 
-def bench_loader(conn, n: int, batch_rows: int) -> dict:
-    reset(conn)
-    preload_conflicts(conn, n)
-    rss_before = peak_rss_mb()
-    inserted = 0
+def generator_rate(rows: int) -> int:
+    """Rows/s of the input alone (generate + JSON-encode the payload): a bound every method shares."""
     started = time.perf_counter()
-    for batch in batched(fixes(n), batch_rows):
-        inserted += copy_upsert(conn, "tracksolid.position_history", COLUMNS, batch, KEYS).inserted
-    seconds = time.perf_counter() - started
+    for row in fixes(0, rows):
+        to_json(row[-1])
+    return round(rows / (time.perf_counter() - started))
+
+
+def prepare(conn, n: int, sample: int) -> None:
+    """Empty tables, the 10 % conflicting rows preloaded for the loader and for insert_rows, stats fresh."""
+    with conn.cursor() as cur:
+        cur.execute(f"TRUNCATE {TABLE}")
+        cur.execute("DROP TABLE IF EXISTS public.position_history_raw")
+        cur.execute("CREATE UNLOGGED TABLE public.position_history_raw (LIKE tracksolid.position_history "
+                    "INCLUDING DEFAULTS)")
+    conn.commit()
+    copy_upsert(conn, TABLE, COLUMNS, fixes(0, n, CONFLICT_EVERY), KEYS)
+    copy_upsert(conn, TABLE, COLUMNS, fixes(0, sample, CONFLICT_EVERY, INSERT_ROWS_IMEI_BASE), KEYS)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"VACUUM ANALYZE {TABLE}")
+        cur.execute("CHECKPOINT")
+    conn.autocommit = False
+
+
+def load_with_loader(conn, start: int, stop: int) -> tuple[float, int]:
+    started = time.perf_counter()
+    inserted = copy_upsert(conn, TABLE, COLUMNS, fixes(start, stop), KEYS).inserted
+    return time.perf_counter() - started, inserted
+
+
+def load_with_raw_copy(conn, start: int, stop: int) -> float:
+    started = time.perf_counter()
+    with conn.cursor() as cur, cur.copy(f"COPY public.position_history_raw ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        for row in fixes(start, stop):
+            copy.write_row((*row[:-1], to_json(row[-1])))
+    conn.commit()
+    return time.perf_counter() - started
+
+
+def load_with_insert_rows(hook, start: int, stop: int) -> float:
+    """What an Airflow user writes: geometry as EWKT text, the payload as JSON text, the hook's defaults."""
+    rows = ((*r[:-1], json.dumps(r[-1]), f"SRID=4326;POINT({r[3]} {r[2]})")
+            for r in fixes(start, stop, imei_base=INSERT_ROWS_IMEI_BASE))
+    started = time.perf_counter()
+    hook.insert_rows(TABLE, rows, target_fields=[*COLUMNS, "geom"], replace=True, replace_index=KEYS)
+    return time.perf_counter() - started
+
+
+def run_rounds(conn, hook, n: int, sample: int, batch_rows: int) -> dict:
+    """Loader, raw COPY and insert_rows take turns, one round per loader batch; seconds are summed per method."""
+    rounds = math.ceil(n / batch_rows)
+    seconds = {"loader": 0.0, "raw_copy": 0.0, "insert_rows": 0.0}
+    inserted = 0
+    with conn.cursor() as cur:
+        checkpoints_before = checkpoints(cur)
+    conn.commit()
+    load_before = os.getloadavg()[0]
+    rss_before = peak_rss_mb()
+    for r in range(rounds):
+        start, stop = r * batch_rows, min(n, (r + 1) * batch_rows)
+        took, added = load_with_loader(conn, start, stop)
+        seconds["loader"] += took
+        inserted += added
+        seconds["raw_copy"] += load_with_raw_copy(conn, start, stop)
+        seconds["insert_rows"] += load_with_insert_rows(hook, r * sample // rounds, (r + 1) * sample // rounds)
+    with conn.cursor() as cur:
+        forced = checkpoints(cur) - checkpoints_before
+    conn.commit()
+    return {"seconds": seconds, "inserted": inserted, "rss_before": rss_before, "rss_after": peak_rss_mb(),
+            "checkpoints": forced, "load_avg": round((load_before + os.getloadavg()[0]) / 2, 2)}
+
+
+def verify(conn, n: int, sample: int, batch_rows: int, inserted: int) -> None:
+    """Ground truth: every generated row stored once, the preloaded 10 % not inserted twice, re-runs add nothing."""
     expected = n - len(range(0, n, CONFLICT_EVERY))
     if inserted != expected:
         raise SystemExit(f"loader inserted {inserted} rows, expected {expected}")
     with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM tracksolid.position_history")
-        if cur.fetchone()[0] != n:
+        if count_devices(cur, TABLE, LOADER_IMEI_BASE) != n:
             raise SystemExit("loader left the wrong number of rows")
-    # Idempotent: a second pass over the first batch adds nothing.
-    again = copy_upsert(conn, "tracksolid.position_history", COLUMNS, fixes(min(n, batch_rows)), KEYS)
-    if again.inserted:
-        raise SystemExit("loader is not idempotent")
-    return {"rows": n, "seconds": round(seconds, 3), "rows_per_s": round(n / seconds),
-            "peak_rss_mb_before": round(rss_before, 1), "peak_rss_mb_after": round(peak_rss_mb(), 1)}
-
-
-def bench_insert_rows(conn, conn_id: str, sample: int) -> dict:
-    """PostgresHook.insert_rows with replace=True (upsert), geometry as EWKT text, the defaults otherwise."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    reset(conn)
-    preload_conflicts(conn, sample)
-    hook = PostgresHook(postgres_conn_id=conn_id)
-    fields = [*COLUMNS, "geom"]
-    rows = ((*r[:-1], json.dumps(r[-1]), f"SRID=4326;POINT({r[3]} {r[2]})") for r in fixes(sample))
-    started = time.perf_counter()
-    hook.insert_rows("tracksolid.position_history", rows, target_fields=fields, replace=True,
-                     replace_index=KEYS, commit_every=1000)
-    seconds = time.perf_counter() - started
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM tracksolid.position_history")
-        if cur.fetchone()[0] != sample:
+        if count_devices(cur, TABLE, INSERT_ROWS_IMEI_BASE) != sample:
             raise SystemExit("insert_rows left the wrong number of rows")
-    return {"rows": sample, "seconds": round(seconds, 3), "rows_per_s": round(sample / seconds)}
-
-
-def bench_raw_copy(conn, n: int) -> dict:
-    """The ceiling: COPY of the same rows, encoded the same way (psycopg 3 ``write_row``, JSON as text), into an
-    UNLOGGED, index-free copy of the table — no staging table, no conflict check, no geometry, no WAL."""
-    with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS public.position_history_raw")
-        cur.execute("CREATE UNLOGGED TABLE public.position_history_raw "
-                    "(LIKE tracksolid.position_history INCLUDING DEFAULTS)")
-        conn.commit()
-        started = time.perf_counter()
-        with cur.copy(f"COPY public.position_history_raw ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in fixes(n):
-                copy.write_row((*row[:-1], to_json(row[-1])))
-        conn.commit()
-        seconds = time.perf_counter() - started
-        cur.execute("DROP TABLE public.position_history_raw")
+        cur.execute("SELECT count(*) FROM public.position_history_raw")
+        if cur.fetchone()[0] != n:
+            raise SystemExit("raw COPY left the wrong number of rows")
     conn.commit()
-    return {"rows": n, "seconds": round(seconds, 3), "rows_per_s": round(n / seconds)}
+    again = copy_upsert(conn, TABLE, COLUMNS, fixes(0, min(n, batch_rows)), KEYS)
+    if again.inserted or again.received != min(n, batch_rows):
+        raise SystemExit("loader is not idempotent")
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100,000 fixes and a 5,000-row sample")
     parser.add_argument("--rows", type=int, help="fixes to load (default 1,000,000; --quick 100,000)")
-    parser.add_argument("--sample", type=int, help="rows for the insert_rows baseline (default 50,000)")
-    parser.add_argument("--batch-rows", type=int, default=100_000, help="rows per loader transaction")
+    parser.add_argument("--sample", type=int, help="rows for the insert_rows baseline (default 50,000; --quick 5,000)")
+    parser.add_argument("--batch-rows", type=int, default=100_000, help="rows per loader transaction (one round)")
+    parser.add_argument("--chunk-rows", type=int, default=loaders.CHUNK_ROWS,
+                        help="rows per staged chunk inside the loader (fleet_db.loaders.CHUNK_ROWS)")
     args = parser.parse_args(argv)
     n = args.rows or (100_000 if args.quick else 1_000_000)
     sample = args.sample or (5_000 if args.quick else 50_000)
+    loaders.CHUNK_ROWS = args.chunk_rows
 
     db_name = f"bench_position_loader_{os.getpid()}"
     dsn = dsn_with_dbname(ADMIN_DSN, db_name)
@@ -175,34 +209,51 @@ def main(argv: list[str] | None = None) -> dict:
         os.environ["AIRFLOW_CONN_BENCH_POSITIONS_DB"] = json.dumps({
             "conn_type": "postgres", "host": params.get("host", "127.0.0.1"), "port": int(params.get("port", 5432)),
             "login": params.get("user", "postgres"), "password": params.get("password"), "schema": db_name})
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # insert_rows logs every 1,000 rows
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        hook = PostgresHook(postgres_conn_id="bench_positions_db")
+        input_rate = generator_rate(min(n, 100_000))
         with psycopg.connect(dsn) as conn:
-            loader = bench_loader(conn, n, args.batch_rows)
-            print(f"loader       {loader['rows']:>9,} rows  {loader['rows_per_s']:>9,} rows/s")
-            ceiling = bench_raw_copy(conn, n)
-            print(f"raw COPY     {ceiling['rows']:>9,} rows  {ceiling['rows_per_s']:>9,} rows/s  (ceiling)")
-            baseline = bench_insert_rows(conn, "bench_positions_db", sample)
-            print(f"insert_rows  {baseline['rows']:>9,} rows  {baseline['rows_per_s']:>9,} rows/s  (baseline)")
+            prepare(conn, n, sample)
+            run = run_rounds(conn, hook, n, sample, args.batch_rows)
+            verify(conn, n, sample, args.batch_rows, run["inserted"])
     finally:
         drop_database(db_name)
 
+    rate = {"loader": round(n / run["seconds"]["loader"]), "raw_copy": round(n / run["seconds"]["raw_copy"]),
+            "insert_rows": round(sample / run["seconds"]["insert_rows"])}
     results = {
         "rows": n,
         "conflicting_rows_pct": 100 // CONFLICT_EVERY,
         "batch_rows": args.batch_rows,
-        "loader_rows_per_s": loader["rows_per_s"],
-        "insert_rows_rows_per_s": baseline["rows_per_s"],
+        "chunk_rows": args.chunk_rows,
+        "loader_rows_per_s": rate["loader"],
+        "insert_rows_rows_per_s": rate["insert_rows"],
         "insert_rows_sample_rows": sample,
-        "raw_copy_rows_per_s": ceiling["rows_per_s"],
-        "speedup_vs_insert_rows": round(loader["rows_per_s"] / baseline["rows_per_s"], 1),
-        "fraction_of_raw_copy": round(loader["rows_per_s"] / ceiling["rows_per_s"], 3),
-        "peak_rss_mb": loader["peak_rss_mb_after"],
-        "rss_growth_during_load_mb": round(loader["peak_rss_mb_after"] - loader["peak_rss_mb_before"], 1),
+        "raw_copy_rows_per_s": rate["raw_copy"],
+        "input_generator_rows_per_s": input_rate,
+        "speedup_vs_insert_rows": round(rate["loader"] / rate["insert_rows"], 1),
+        "fraction_of_raw_copy": round(rate["loader"] / rate["raw_copy"], 3),
+        "raw_copy_vs_insert_rows": round(rate["raw_copy"] / rate["insert_rows"], 1),
+        "peak_rss_mb": round(run["rss_after"], 1),
+        "rss_growth_during_load_mb": round(run["rss_after"] - run["rss_before"], 1),
+        "load_average": run["load_avg"],
+        "checkpoints_during_run": run["checkpoints"],
         "goal": "speedup_vs_insert_rows >= 20 and fraction_of_raw_copy >= 0.40",
     }
     results["goal_met"] = results["speedup_vs_insert_rows"] >= 20 and results["fraction_of_raw_copy"] >= 0.40
-    print(f"loader = {results['speedup_vs_insert_rows']}x insert_rows, "
-          f"{results['fraction_of_raw_copy']:.0%} of raw COPY; peak RSS {results['peak_rss_mb']} MB "
-          f"(+{results['rss_growth_during_load_mb']} MB while loading); goal met: {results['goal_met']}")
+    # 20x is out of reach whenever even the index-free, WAL-free COPY is not 20x insert_rows.
+    results["speedup_goal_reachable"] = results["raw_copy_vs_insert_rows"] >= 20
+    print(f"input alone  {input_rate:>9,} rows/s  (generator + JSON, paid by every method)")
+    print(f"loader       {n:>9,} rows  {rate['loader']:>9,} rows/s")
+    print(f"raw COPY     {n:>9,} rows  {rate['raw_copy']:>9,} rows/s  (ceiling)")
+    print(f"insert_rows  {sample:>9,} rows  {rate['insert_rows']:>9,} rows/s  (baseline)")
+    print(f"loader = {results['speedup_vs_insert_rows']}x insert_rows (raw COPY itself: "
+          f"{results['raw_copy_vs_insert_rows']}x), {results['fraction_of_raw_copy']:.0%} of raw COPY; "
+          f"peak RSS {results['peak_rss_mb']} MB (+{results['rss_growth_during_load_mb']} MB while loading); "
+          f"load avg {results['load_average']}, {results['checkpoints_during_run']} checkpoints forced meanwhile; "
+          f"goal met: {results['goal_met']}")
     record("position_loader", {**results, "quick": args.quick})
     return results
 

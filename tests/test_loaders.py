@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,7 +11,8 @@ import psycopg
 import psycopg2
 import pytest
 
-from fleet_db.loaders import LoaderError, copy_chunks, copy_upsert, transaction, upsert_in_transaction
+from fleet_db import loaders
+from fleet_db.loaders import LoaderError, copy_chunks, copy_upsert, to_json, transaction, upsert_in_transaction
 from tests.fixtures.databases import scalar
 
 T0 = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
@@ -208,3 +210,88 @@ def test_rows_are_streamed_not_materialised():
     first = next(chunks)
     assert first.count(b"\n") == 100
     assert next(consumed) == 100  # only one chunk's worth of rows was pulled from the source
+
+
+# ------------------------------------------------------------------ chunked "nothing" loads (several chunks)
+class CountedRow(tuple):
+    """A row that counts how many of its kind are alive, to see how many rows the loader holds at once."""
+
+    alive = 0
+    most_alive = 0
+
+    def __new__(cls, values):
+        row = super().__new__(cls, values)
+        CountedRow.alive += 1
+        CountedRow.most_alive = max(CountedRow.most_alive, CountedRow.alive)
+        return row
+
+    def __del__(self):
+        CountedRow.alive -= 1
+
+
+def test_multi_chunk_load_matches_ground_truth_first_duplicate_wins(conn, live_conn, monkeypatch):
+    monkeypatch.setattr(loaders, "CHUNK_ROWS", 100)
+    stored_before = [fix("870", s, lat=-1.0) for s in range(0, 1000, 7)]  # already present: must stay as stored
+    copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS, stored_before, FIX_KEYS)
+    fixes = [fix("870", s, lat=-2.0) for s in range(1000)]
+    fixes += [fix("870", s, lat=-3.0) for s in range(0, 1000, 13)]  # repeats of keys, in later chunks
+    result = copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS, iter(fixes), FIX_KEYS)
+
+    assert (result.received, result.inserted) == (len(fixes), 1000 - len(stored_before))
+    stored = dict(rows_of(live_conn, "SELECT gps_time, lat FROM tracksolid.position_history"))
+    expected = {f["gps_time"]: -2.0 for f in fixes[:1000]} | {f["gps_time"]: -1.0 for f in stored_before}
+    assert stored == expected
+    again = copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS, fixes, FIX_KEYS)
+    assert (again.inserted, again.unchanged) == (0, len(fixes))
+
+
+def test_multi_chunk_load_holds_one_chunk_at_a_time(conn, live_conn, monkeypatch):
+    monkeypatch.setattr(loaders, "CHUNK_ROWS", 100)
+    columns = ["imei", "gps_time", "lat", "lng", "source"]  # no JSON column: the rows are staged as given
+    CountedRow.alive = CountedRow.most_alive = 0
+
+    def rows():
+        for s in range(2000):
+            yield CountedRow(("871", T0 + timedelta(seconds=s), -1.0, 36.0, "poll"))
+
+    result = copy_upsert(conn, "tracksolid.position_history", columns, rows(), FIX_KEYS)
+    assert result.inserted == 2000
+    assert scalar(live_conn, "SELECT count(*) FROM tracksolid.position_history") == 2000
+    assert CountedRow.most_alive <= 100 + 1  # one chunk plus the row being read, never the whole input
+
+
+def test_failure_in_a_later_chunk_stores_nothing(conn, live_conn, monkeypatch):
+    monkeypatch.setattr(loaders, "CHUNK_ROWS", 100)
+    good = [fix("872", i) for i in range(450)]
+    bad = [*good[:350], dict(fix("872", 999), gps_time=None), *good[350:]]  # NOT NULL violation in chunk 4
+    with pytest.raises((psycopg2.Error, psycopg.Error)):
+        copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS, bad, FIX_KEYS)
+    assert scalar(live_conn, "SELECT count(*) FROM tracksolid.position_history") == 0
+    assert copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS, good, FIX_KEYS).inserted == 450
+
+
+def test_rows_that_raise_midway_store_nothing_and_the_error_surfaces(conn, live_conn, monkeypatch):
+    monkeypatch.setattr(loaders, "CHUNK_ROWS", 100)
+
+    def rows():
+        for i in range(1000):
+            if i == 530:
+                raise RuntimeError("API page 6 failed")
+            yield fix("873", i)
+
+    with pytest.raises(RuntimeError, match="page 6"):
+        copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS, rows(), FIX_KEYS)
+    assert scalar(live_conn, "SELECT count(*) FROM tracksolid.position_history") == 0
+    with pytest.raises(LoaderError, match="expected 9"):  # a malformed row in a later chunk: same outcome
+        copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS,
+                    [*[fix("873", i) for i in range(250)], ("873", T0)], FIX_KEYS)
+    assert scalar(live_conn, "SELECT count(*) FROM tracksolid.position_history") == 0
+    assert copy_upsert(conn, "tracksolid.position_history", FIX_COLUMNS, [fix("873", 1)], FIX_KEYS).inserted == 1
+
+
+def test_to_json_writes_what_the_docstring_promises():
+    value = {"d": Decimal("1.10"), "t": datetime(2024, 3, 1, 6, 0, tzinfo=UTC), "s": ("a", 1), "n": None,
+             "u": "Nairobi – Ke ✓", "nested": [{"x": 1.5}]}
+    assert json.loads(to_json(value)) == {"d": "1.10", "t": "2024-03-01T06:00:00Z", "s": ["a", 1], "n": None,
+                                          "u": "Nairobi – Ke ✓", "nested": [{"x": 1.5}]}
+    assert "\\u" not in to_json(value)  # UTF-8, not ASCII escapes
