@@ -6,8 +6,9 @@ Life of one table in one run (``dwh_control.extract_runs``: started → extracte
 2. :func:`extract_table`: ``COPY (SELECT …) TO STDOUT`` streamed into a gzip temp file — snapshot tables whole,
    incremental tables ``watermark <= col < high-water mark`` — uploaded to
    ``dwh/exports/{table}/{YYYYMMDD_HHMM}.csv.gz``; the run row gets the key and the row count.
-3. :func:`load_object`: **one transaction** on ``tracksolid_dwh``: ``COPY`` into a temp table → upsert on the
-   live key (snapshot: replace whole) → advance the watermark → close the run row.
+3. :func:`load_object`: **one transaction** on ``tracksolid_dwh``: ``COPY`` straight into bronze (snapshot:
+   after deleting the old copy; incremental: inside a savepoint, which a key already in bronze rolls back, and
+   then ``COPY`` into a temp table → upsert on the live key) → advance the watermark → close the run row.
 4. :func:`move_object`: ``dwh/exports/…`` → ``dwh/processed/…`` (copy, then delete the source).
 
 A failure anywhere marks the run row failed and leaves the watermark where the last committed load put it,
@@ -23,10 +24,12 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import queue
 import tempfile
+import threading
 from datetime import UTC, datetime
 
-from psycopg2 import sql
+from psycopg2 import errors, sql
 
 from fleet_db.settings import read_sql
 from fleet_dwh.objectstore import (
@@ -46,6 +49,8 @@ SILVER_INPUT_LOCK = "fleet.dwh.silver_inputs"
 #: Lag used when the extract role cannot see other sessions' transactions (no pg_read_all_stats).
 DEFAULT_BLIND_LAG_S = 300
 GZIP_LEVEL = int(os.environ.get("FLEET_DWH_GZIP_LEVEL", "1"))  # speed over size: the files are transient
+#: Bytes handed to the compressor thread at a time, and read per call when copying a file into the database.
+CHUNK_BYTES = 1 << 20
 
 
 class BronzeError(RuntimeError):
@@ -59,6 +64,61 @@ def _sql(name: str) -> str:
 def _session_defaults(cur) -> None:
     # CSV text is written and read back with the same, explicit conventions.
     cur.execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
+
+
+class _GzipInBackground:
+    """A write-only file object that gzips in a second thread.
+
+    ``copy_expert`` writes one small chunk per row; gathering them into :data:`CHUNK_BYTES` blocks and
+    compressing those in a thread (zlib releases the GIL) lets the compression run while the next rows arrive.
+    """
+
+    def __init__(self, path: str, level: int = GZIP_LEVEL):
+        self._out = gzip.open(path, "wb", compresslevel=level)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._blocks: queue.Queue = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._compress, name="bronze-gzip", daemon=True)
+        self._thread.start()
+
+    def _compress(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._out.write(block)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the writing thread
+                    self._error = exc
+
+    def write(self, data) -> int:
+        if self._error is not None:
+            raise self._error
+        self._pending.append(bytes(data))
+        self._pending_size += len(data)
+        if self._pending_size >= CHUNK_BYTES:
+            self._hand_over()
+        return len(data)
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            self._blocks.put(b"".join(self._pending))
+            self._pending, self._pending_size = [], 0
+
+    def close(self) -> None:
+        """Flush, wait for the compressor, close the file; raises what the compressor hit."""
+        if self._thread.is_alive():
+            self._hand_over()
+            self._blocks.put(None)
+            self._thread.join()
+        self._out.close()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------------------------- high-water mark
@@ -153,7 +213,7 @@ def extract_table(live_conn, dwh_conn, store: ObjectStore, table_name: str, run_
                     _session_defaults(cur)
                     copy = sql.SQL("COPY ({q}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(
                         q=sql.SQL(cur.mogrify(query.as_string(cur), params).decode()))
-                    with gzip.open(path, "wb", compresslevel=GZIP_LEVEL) as out:
+                    with _GzipInBackground(path) as out:
                         cur.copy_expert(copy.as_string(cur), out)
                     rows = cur.rowcount
             finally:
@@ -189,6 +249,42 @@ def _upsert_statement(table: BronzeTable, columns: list[str]) -> sql.Composed:
         t=target, all=all_cols, select=select, key=_ident_list(table.key), updates=updates)
 
 
+def _copy_file(cur, target: sql.Composable, columns: list[str], path: str) -> int:
+    """``COPY`` a downloaded ``.csv.gz`` into ``target``; returns the row count."""
+    with gzip.open(path, "rb") as src:
+        # HEADER MATCH: a file whose columns differ from bronze fails loudly instead of shifting data.
+        cur.copy_expert(sql.SQL("COPY {t} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER MATCH)").format(
+            t=target, cols=_ident_list(columns)).as_string(cur), src, size=CHUNK_BYTES)
+        return cur.rowcount
+
+
+def _copy_into_bronze(cur, table: BronzeTable, columns: list[str], path: str, run_id: str, loaded_at) -> int:
+    """Write the file's rows into bronze inside the load transaction; returns how many rows it holds.
+
+    Snapshot: delete the old copy, ``COPY`` straight in. Incremental: ``COPY`` straight in inside a savepoint —
+    the common case, new keys only, costs one ``COPY``. A key already in bronze (a corrected or re-extracted
+    row) raises a unique violation: back to the savepoint, then stage the file and upsert on the live key.
+    """
+    target = sql.Identifier("bronze", table.name)
+    if table.mode == SNAPSHOT:
+        cur.execute(sql.SQL("DELETE FROM {t}").format(t=target))
+        return _copy_file(cur, target, columns, path)
+    cur.execute("SAVEPOINT bronze_direct_copy")
+    try:
+        rows = _copy_file(cur, target, columns, path)
+    except errors.UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT bronze_direct_copy")
+        log.info("bronze.%s: the file updates rows already loaded; staging it for an upsert", table.name)
+    else:
+        cur.execute("RELEASE SAVEPOINT bronze_direct_copy")
+        return rows
+    cur.execute(sql.SQL("CREATE TEMP TABLE bronze_stage ON COMMIT DROP AS SELECT {cols} FROM {t} WITH NO DATA").format(
+        cols=_ident_list(columns), t=target))
+    rows = _copy_file(cur, sql.Identifier("pg_temp", "bronze_stage"), columns, path)
+    cur.execute(_upsert_statement(table, columns), {"run_id": run_id, "loaded_at": loaded_at})
+    return rows
+
+
 def load_object(dwh_conn, store: ObjectStore, manifest: dict, work_dir: str | None = None) -> dict:
     """Load one extract into bronze in one transaction. Returns ``{"status": ..., "rows": ...}``.
 
@@ -218,24 +314,18 @@ def load_object(dwh_conn, store: ObjectStore, manifest: dict, work_dir: str | No
                 dwh_conn.commit()
                 return {"status": "superseded", "rows": None}
             columns = bronze_columns(dwh_conn, table)
-            cur.execute(sql.SQL(
-                "CREATE TEMP TABLE bronze_stage ON COMMIT DROP AS SELECT {cols} FROM {t} WITH NO DATA").format(
-                cols=_ident_list(columns), t=sql.Identifier("bronze", table.name)))
+            # After the lock: later than any rebuild that saw older rows. The bookkeeping columns of rows the
+            # COPY writes straight into bronze default to these two settings (migration 0008).
+            cur.execute("SELECT clock_timestamp()")
+            loaded_at = cur.fetchone()[0]
+            cur.execute("SELECT set_config('fleet_dwh.load_run_id', %s, true), "
+                        "set_config('fleet_dwh.load_loaded_at', %s::timestamptz::text, true)",
+                        (manifest["run_id"], loaded_at))
             with tempfile.TemporaryDirectory(dir=work_dir, prefix="dwh-load-") as tmp:
                 path = store.download(key, tmp)
-                with gzip.open(path, "rb") as src:
-                    # HEADER MATCH: a file whose columns differ from bronze fails loudly instead of shifting data.
-                    cur.copy_expert(sql.SQL(
-                        "COPY pg_temp.bronze_stage ({cols}) FROM STDIN WITH (FORMAT csv, HEADER MATCH)").format(
-                        cols=_ident_list(columns)).as_string(cur), src)
-                    staged = cur.rowcount
+                staged = _copy_into_bronze(cur, table, columns, path, manifest["run_id"], loaded_at)
             if rows_extracted is not None and staged != rows_extracted:
                 raise BronzeError(f"{table.name}: object {key} holds {staged} rows, the extract wrote {rows_extracted}")
-            cur.execute("SELECT clock_timestamp()")  # after the lock: later than any rebuild that saw older rows
-            loaded_at = cur.fetchone()[0]
-            if table.mode == SNAPSHOT:
-                cur.execute(sql.SQL("DELETE FROM {t}").format(t=sql.Identifier("bronze", table.name)))
-            cur.execute(_upsert_statement(table, columns), {"run_id": manifest["run_id"], "loaded_at": loaded_at})
             cur.execute(_sql("watermark_advance.sql"), {"table_name": table.name, "watermark_to": wm_to})
             cur.execute(_sql("extract_run_loaded.sql"), {"id": run_row_id, "rows": staged, "loaded_at": loaded_at})
         dwh_conn.commit()
