@@ -21,6 +21,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from webhook_service.config import WebhookConfig
+from webhook_service.forms import decode_urlencoded
 from webhook_service.logs import configure_logging
 from webhook_service.parsing import IOTHUB_PATHS, PushBatch, PushValidationError, parse_iothub, parse_pro
 from webhook_service.store import (
@@ -28,7 +29,6 @@ from webhook_service.store import (
     PushStore,
     RejectedByDatabase,
     describe_dsn,
-    payload_sha256,
 )
 
 log = logging.getLogger("webhook_service")
@@ -57,13 +57,21 @@ def _secret_matches(given: str, accepted: tuple[str, ...]) -> bool:
     return matched
 
 
-def _form() -> dict[str, list[str]]:
-    """Every form field (multi-valued) except the token. Raises 413/415 via werkzeug / PushValidationError."""
+def _form() -> tuple[dict[str, list[str]], str | None]:
+    """Every form field (multi-valued) except the token, and the (first) token. Raises 413/415 via werkzeug /
+    PushValidationError."""
     if request.mimetype not in FORM_TYPES:
         raise PushValidationError(
             f"expected an application/x-www-form-urlencoded body, got {request.mimetype or 'no content type'!r}",
             status=415)
-    return {key: values for key, values in request.form.lists() if key != "token"}
+    fields = None
+    if request.mimetype == FORM_TYPES[0]:
+        # The body is read (within MAX_CONTENT_LENGTH) and kept, so werkzeug can still parse it if needed.
+        fields = decode_urlencoded(request.get_data(cache=True))
+    if fields is None:
+        fields = dict(request.form.lists())
+    tokens = fields.pop("token", None)
+    return fields, (tokens[0] if tokens else None)
 
 
 def create_app(config: WebhookConfig | None = None) -> Flask:
@@ -82,14 +90,13 @@ def create_app(config: WebhookConfig | None = None) -> Flask:
         "max_body_bytes": config.max_body_bytes, "pool_max": config.pool_max_size}})
 
     def store_batch(batch: PushBatch, form: dict[str, list[str]]):
-        result = store.save(batch, form, payload_sha256(batch.path, form))
+        result = store.save(batch, form)
         g.log_fields.update(items=batch.item_count, inbox_id=result.inbox_id, replay=result.replay,
                             status_in_inbox=batch.status)
         return jsonify(SUCCESS)
 
     def iothub(path: str):
-        form = _form()
-        token = request.form.get("token")
+        form, token = _form()
         if not token:
             return _error(401, "missing token: the IoT-Hub push must carry the form field token")
         if not _secret_matches(token, config.iothub_tokens):
@@ -106,7 +113,7 @@ def create_app(config: WebhookConfig | None = None) -> Flask:
             return _error(404, "the Tracksolid Pro push is not enabled on this receiver")
         if not _secret_matches(secret, (config.pro_path_secret,)):
             return _error(403, "unknown push path")
-        form = _form()
+        form, _ = _form()
         batch = parse_pro(form.get("msgType", [None])[0], form.get("data", [None])[0], config)
         return store_batch(batch, form)
 

@@ -7,7 +7,7 @@
 | ``WEBHOOK_PRO_PATH_SECRET`` | secret segment of the Tracksolid Pro push URL ``/pro/<secret>`` | unset (off) |
 | ``WEBHOOK_MAX_BODY_BYTES`` | largest accepted request body | 1048576 |
 | ``WEBHOOK_MAX_ITEMS`` | most items in one ``data_list`` | 1000 |
-| ``WEBHOOK_DB_POOL_MIN`` / ``WEBHOOK_DB_POOL_MAX`` | connection pool size per worker process | 1 / 4 |
+| ``WEBHOOK_DB_POOL_MIN`` / ``WEBHOOK_DB_POOL_MAX`` | connection pool size per worker process | 1 / threads (4) |
 | ``WEBHOOK_DB_TIMEOUT_S`` | wait for a pooled connection before answering 503 | 3 |
 | ``WEBHOOK_EVENT_TIME_FIELDS`` | JSON ``{"pushgps": ["gpsTime"]}``: event time fields, first present wins | below |
 | ``WEBHOOK_TRIP_DISTANCE_UNIT`` | unit of ``distance`` in ``/pushtripreport`` items: ``m`` or ``km`` | m |
@@ -122,7 +122,9 @@ class WebhookConfig:
             max_body_bytes=_number(environ, "WEBHOOK_MAX_BODY_BYTES", cls.max_body_bytes),
             max_items=_number(environ, "WEBHOOK_MAX_ITEMS", cls.max_items),
             pool_min_size=_number(environ, "WEBHOOK_DB_POOL_MIN", cls.pool_min_size),
-            pool_max_size=_number(environ, "WEBHOOK_DB_POOL_MAX", cls.pool_max_size),
+            # One connection per gunicorn thread: a thread never waits for another's connection.
+            pool_max_size=_number(environ, "WEBHOOK_DB_POOL_MAX",
+                                  _number(environ, "WEBHOOK_THREADS", cls.pool_max_size)),
             pool_timeout_s=_number(environ, "WEBHOOK_DB_TIMEOUT_S", cls.pool_timeout_s, float),
             connect_timeout_s=_number(environ, "WEBHOOK_DB_CONNECT_TIMEOUT_S", cls.connect_timeout_s),
             event_time_fields=time_fields,

@@ -2,16 +2,22 @@
 
     gunicorn -c webhook_service/gunicorn.conf.py webhook_service.wsgi:app
 
-Threads per worker overlap the database round trips; each worker process has its own connection pool
-(``WEBHOOK_DB_POOL_MAX`` connections), so keep WEBHOOK_WORKERS × WEBHOOK_DB_POOL_MAX below the server's
-``max_connections``.
+Sizing: a push request is CPU work in Python (form decoding, validation) and in PostgreSQL (inserts, index
+upkeep), with a durable commit in between. ``cores + 1`` worker processes keep every core busy with Python
+while the others wait on the database; 4 threads per worker overlap those waits. More processes only add
+context switches and cache misses (on 2 cores, 5 workers x 4 threads used more CPU per request and pushed
+fewer items/s than 3 x 4: ``python -m bench.bench_webhook --workers 5``). Each worker process has its own
+connection pool (``WEBHOOK_DB_POOL_MAX`` connections, by default one per thread), so keep
+WEBHOOK_WORKERS x WEBHOOK_DB_POOL_MAX below the server's ``max_connections``.
 """
 
-import multiprocessing
 import os
 
+#: CPUs this process may run on (respects CPU affinity / cpusets, unlike multiprocessing.cpu_count()).
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
 bind = os.environ.get("WEBHOOK_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEBHOOK_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+workers = int(os.environ.get("WEBHOOK_WORKERS", CPUS + 1))
 worker_class = "gthread"
 threads = int(os.environ.get("WEBHOOK_THREADS", "4"))
 # A request waits at most WEBHOOK_DB_TIMEOUT_S for a connection; the worker timeout only catches hangs.

@@ -4,6 +4,10 @@ Order inside the transaction: the raw request into ``push_inbox`` (a replay — 
 here and is acknowledged), unknown IMEIs into ``devices`` as unregistered, then one multi-row statement per
 destination table (``INSERT … SELECT … FROM jsonb_to_recordset`` … ``ON CONFLICT DO NOTHING``). The caller
 replies success only after :meth:`PushStore.save` returns, i.e. after COMMIT.
+
+Each statement gets two JSON documents: ``rows`` (the validated columns, encoded by msgspec) and ``items``
+(the items array exactly as received). A row's ``raw`` column is ``items -> row.item``: the raw JSON is
+what the sender sent, parsed once by the database, never decoded and re-encoded by Python.
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 
+import msgspec
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
@@ -23,13 +26,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from fleet_db.settings import read_sql
 from webhook_service.config import WebhookConfig
-from webhook_service.parsing import PushBatch
+from webhook_service.parsing import PushBatch, PushValidationError
 
 log = logging.getLogger(__name__)
 
 #: destination (PushBatch.rows key) -> SQL files under include/sql/webhook/, run in this order.
 STATEMENTS: dict[str, tuple[str, ...]] = {
-    "position_history": ("insert_position_history", "upsert_live_positions"),
+    "position_history": ("insert_fixes_and_live_positions",),
     "heartbeats": ("insert_heartbeats", "update_live_positions_hb_time"),
     "alarms": ("insert_alarms",),
     "device_events": ("insert_device_events",),
@@ -61,24 +64,27 @@ class SaveResult:
     inserted: dict[str, int] = field(default_factory=dict)
 
 
+_ENCODER = msgspec.json.Encoder()  # Decimal → "string", datetime → RFC 3339: both read exactly by PostgreSQL
+
+
 def rows_json(rows: list[dict]) -> str:
-    """Rows as the JSON array the SQL reads with jsonb_to_recordset (Decimal → string, datetime → ISO).
-    Inlined type checks: this runs for every value of every item (hot path of the benchmark)."""
-    return json.dumps(
-        [{key: (str(value) if value.__class__ is Decimal
-                else value.isoformat() if value.__class__ is datetime else value)
-          for key, value in row.items()} for row in rows],
-        separators=(",", ":"), ensure_ascii=False)
+    """Rows as the JSON array the SQL reads with jsonb_to_recordset, without ``raw`` (the SQL takes it from
+    the items as received, by ``item`` index). Parsed values only: every number is finite by validation."""
+    try:
+        return _ENCODER.encode([{key: value for key, value in row.items() if key != "raw"} for row in rows]).decode()
+    except UnicodeEncodeError as exc:  # a lone surrogate escape ("\ud800") decoded into a text value
+        raise PushValidationError(f"a text value is not valid Unicode: {exc.reason}") from exc
 
 
-def to_json(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def canonical_payload(path: str, form: dict[str, list[str]]) -> str:
+    """The request as stored in push_inbox.payload and hashed for replay detection: path + every form field
+    except the token (so a token rotation does not defeat replay detection, and no secret is stored)."""
+    return json.dumps({"path": path, "form": form}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def payload_sha256(path: str, form: dict[str, list[str]]) -> str:
-    """Hash of the canonical request: path + every form field except the token (so a token rotation does
-    not defeat replay detection, and no secret is hashed into the inbox)."""
-    canonical = json.dumps({"path": path, "form": form}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def payload_sha256(path: str, form: dict[str, list[str]], canonical: str | None = None) -> str:
+    """Hash of :func:`canonical_payload` (pass it when already computed)."""
+    canonical = canonical_payload(path, form) if canonical is None else canonical
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -131,22 +137,25 @@ class PushStore:
         self.open()
         self._with_retries(lambda conn: conn.execute("SELECT 1").fetchone())
 
-    def save(self, batch: PushBatch, form: dict[str, list[str]], sha256: str) -> SaveResult:
+    def save(self, batch: PushBatch, form: dict[str, list[str]], sha256: str | None = None) -> SaveResult:
         """Store the raw request and its rows in one transaction; returns after COMMIT.
 
         All statements go to the server in one pipeline (one round trip instead of one per statement). When
         the inbox insert turns out to be a replay, the transaction is rolled back — so nothing of the replay
         is stored — and only the inbox row's replay counter is bumped."""
         self.open()
+        payload = canonical_payload(batch.path, form)  # jsonb orders keys itself: one encoding serves both
+        sha256 = sha256 or payload_sha256(batch.path, form, payload)
         inbox = {
             "path": batch.path, "push_format": batch.push_format, "msg_type": batch.msg_type,
-            "payload_sha256": sha256, "payload": to_json({"path": batch.path, "form": form}),
+            "payload_sha256": sha256, "payload": payload,
             "item_count": batch.item_count, "status": batch.status,
         }
         # Sorted by destination so concurrent requests take locks in the same order.
-        statements = [(name, {"rows": rows_json(rows)})
-                      for destination, rows in sorted(batch.rows.items())
-                      for name in STATEMENTS[destination]]
+        statements = []
+        for destination, rows in sorted(batch.rows.items()):
+            params = {"rows": rows_json(rows), "items": batch.items_json}
+            statements.extend((name, params) for name in STATEMENTS[destination])
         new_imeis = [imei for imei in batch.imeis if imei not in self._known_imeis]
         if new_imeis:
             statements.insert(0, ("ensure_unregistered_devices", {"imeis": new_imeis}))

@@ -1,17 +1,18 @@
 -- Pushed alarms (/pushalarm and the Tracksolid Pro jimi.push.device.alarm). The same alarm may arrive by both
 -- formats (and by polling) with different fields: the first row stays, a later one only fills its empty
 -- columns (never overwrites). DISTINCT ON: one row per key per statement (required by DO UPDATE).
+WITH src AS MATERIALIZED (SELECT %(items)s::jsonb AS items)  -- raw items as received, parsed once
 INSERT INTO tracksolid.alarms AS a
     (imei, alarm_type, alarm_time, alarm_name, device_name, positioning_time, lat, lng, geom, speed_kmh, geoid,
      source, raw)
 SELECT DISTINCT ON (r.imei, r.alarm_type, r.alarm_time)
        r.imei, r.alarm_type, r.alarm_time, r.alarm_name, r.device_name, r.positioning_time, r.lat, r.lng,
        CASE WHEN r.lat IS NOT NULL AND r.lng IS NOT NULL THEN ST_SetSRID(ST_MakePoint(r.lng, r.lat), 4326) END,
-       r.speed_kmh, r.geoid, 'push', r.raw
-FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
+       r.speed_kmh, r.geoid, 'push', src.items -> r.item
+FROM src CROSS JOIN jsonb_to_recordset(%(rows)s::jsonb) AS r(
     imei text, alarm_type text, alarm_time timestamptz, alarm_name text, device_name text,
     positioning_time timestamptz, lat double precision, lng double precision, speed_kmh numeric, geoid text,
-    raw jsonb)
+    item integer)
 ORDER BY r.imei, r.alarm_type, r.alarm_time
 ON CONFLICT (imei, alarm_type, alarm_time) DO UPDATE SET
     alarm_name = COALESCE(a.alarm_name, EXCLUDED.alarm_name),
