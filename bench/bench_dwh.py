@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import tempfile
 import time
 import uuid
@@ -81,29 +80,12 @@ def _scratch(kind: str) -> tuple[str, str]:
     return name, dsn
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_bronze(rows: int) -> dict:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
     from fleet_dwh import bronze
-    from fleet_dwh.objectstore import ObjectStore
+    from fleet_dwh.objectstore import ObjectStore, start_local_moto
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     bucket = "fleet-dwh-bench"
-    os.environ["AIRFLOW_CONN_FLEET_S3"] = json.dumps({
-        "conn_type": "aws", "login": "bench", "password": "bench",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                 aws_secret_access_key="bench").create_bucket(Bucket=bucket)
+    server = start_local_moto(bucket, key="bench")
     live_name, live_dsn = _scratch(LIVE_DB)
     dwh_name, dwh_dsn = _scratch(DWH_DB)
     live, dwh = psycopg2.connect(live_dsn), psycopg2.connect(dwh_dsn)

@@ -13,6 +13,7 @@ them instead of the simulator.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,23 +71,11 @@ def start_object_store():
     if os.environ.get("AIRFLOW_CONN_FLEET_S3"):
         print("fleet_s3: using the configured connection")
         return None
-    import json
+    from fleet_dwh.objectstore import start_local_moto
 
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto accepts any credentials; these are throw-away values for a local fake, not secrets.
-    os.environ["AIRFLOW_CONN_FLEET_S3"] = json.dumps({
-        "conn_type": "aws", "login": "demo", "password": "demo",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-    })
     bucket = os.environ.setdefault("FLEET_S3_BUCKET", "fleet-dwh")
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="demo",
-                 aws_secret_access_key="demo").create_bucket(Bucket=bucket)
+    server = start_local_moto(bucket, key="demo")
+    endpoint = json.loads(os.environ["AIRFLOW_CONN_FLEET_S3"])["extra"]["endpoint_url"]
     print(f"object store: moto server {endpoint}, bucket {bucket}")
     return server
 

@@ -13,10 +13,7 @@ tracksolid_dwh). Object store: the ``fleet_s3`` Airflow connection (``AIRFLOW_CO
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import socket
 import uuid
 from datetime import date, timedelta
 
@@ -25,25 +22,6 @@ import psycopg2
 from fleet_db.settings import ADMIN_DSN, DWH_DB, LIVE_DB, dsn_with_dbname
 
 DEMO_DAYS_MAX = 14
-
-
-def _start_moto(bucket: str):
-    """An in-process moto S3 server on a free loopback port, with the fleet_s3 connection pointing at it."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ["AIRFLOW_CONN_FLEET_S3"] = json.dumps({
-        "conn_type": "aws", "login": "demo", "password": "demo",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="demo",
-                 aws_secret_access_key="demo").create_bucket(Bucket=bucket)
-    return server
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -108,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from fleet_dwh import silver_gold
-    from fleet_dwh.objectstore import default_bucket
+    from fleet_dwh.objectstore import default_bucket, start_local_moto
 
     args.bucket = args.bucket or default_bucket()
-    server = _start_moto(args.bucket) if args.moto else None
+    server = start_local_moto(args.bucket, key="demo") if args.moto else None
     try:
         if args.command == "bronze":
             return 1 if any(r["status"] == "failed" for r in _bronze(args)) else 0

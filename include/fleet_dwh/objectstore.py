@@ -70,3 +70,27 @@ class ObjectStore:
         self.hook.copy_object(source_bucket_key=src, dest_bucket_key=dst,
                               source_bucket_name=self.bucket, dest_bucket_name=self.bucket)
         self.hook.delete_objects(bucket=self.bucket, keys=[src])
+
+
+def start_local_moto(bucket: str, *, key: str = "local"):
+    """Dev / demo / benchmark only: an in-process moto S3 server on a free loopback port, the ``fleet_s3``
+    connection (``AIRFLOW_CONN_FLEET_S3``) pointing at it and ``bucket`` created. Returns the server
+    (call ``.stop()``). moto accepts any credentials: ``key`` is a throw-away value, not a secret."""
+    import json
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ["AIRFLOW_CONN_FLEET_S3"] = json.dumps({
+        "conn_type": "aws", "login": key, "password": key,
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key,
+                 aws_secret_access_key=key).create_bucket(Bucket=bucket)
+    return server
