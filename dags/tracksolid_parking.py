@@ -5,15 +5,6 @@ Every 15 minutes: `report.parking` per account target with that target's IMEIs (
 `acc_type` off (parking) and on (idling), paged; `duration_s` from `durSecond`; upsert on
 `(imei, start_time, acc_type)`. The report lists an event only once it has ended, under its start time,
 and a parking spell can last a whole weekend: each run re-reads the 3 days before its interval.
-
-Shape: **resolve_run_window** + **plan_batches** (each account target's active IMEIs from
-`tracksolid.devices`, in batches of ≤ 50) → **fetch_parking**, one mapped instance per *target × batch* in the
-`tracksolid_api` pool → **record_counts**, which logs the counts and emits the
-`tracksolid_db.tracksolid.parking_events` asset.
-Schedule `*/15 * * * *` (UTC) with a real data interval: each run covers
-`[data_interval_start - 4320 min, data_interval_end)`, so re-runs and `airflow backfill create --dag-id
-tracksolid_parking --from-date … --to-date …` are exact and idempotent. Manual runs: params `start`/`end`
-(ISO-8601), `targets`, `imeis`; a run with neither a data interval nor start/end fails with a clear message.
 """
 
 from __future__ import annotations
@@ -22,6 +13,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
 from fleet_ingest.assets import table_asset
+from fleet_ingest.docs import windowed_dag_doc
 from fleet_ingest.tasks import (
     API_POOL,
     default_args,
@@ -33,20 +25,22 @@ from fleet_ingest.tasks import (
 )
 
 TABLE = "parking_events"
+SCHEDULE = "*/15 * * * *"
 #: Minutes fetched before the data interval (see the doc above for why).
 OVERLAP_MINUTES = 4320
 
 
 @dag(
     dag_id="tracksolid_parking",
-    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
     params=window_params(),
     tags=["tracksolid", "ingest", "api", TABLE],
-    doc_md=__doc__,
+    doc_md=__doc__ + windowed_dag_doc(dag_id="tracksolid_parking", fetch_task="fetch_parking", table=TABLE,
+                                      cron=SCHEDULE, overlap_minutes=OVERLAP_MINUTES),
 )
 def tracksolid_parking():
     window = resolve_run_window(overlap_minutes=OVERLAP_MINUTES)
