@@ -15,9 +15,11 @@ every day whose bronze fixes or alarms arrived after its last build (late data, 
 
 * **plan_days** — the target day (the run's local date minus one; or params `day` / `first_day`..`last_day`)
   plus stale days (`include_stale`, looking back `stale_max_age_days`).
-* **refresh_day** (mapped over the days) — one transaction per day: `silver.rebuild_day(day)` (cleaned fixes,
-  segments summing to 86 400 s per device, trips, stops, idle spells, geofence visits, overspeed episodes)
-  then `gold.refresh_daily_metrics(day)` (`gold.fact_daily_fleet_metrics`, `gold.fact_driver_daily_behaviour`).
+* **refresh_day** (mapped over the days) — one transaction per day: silver from the day's bronze fixes
+  (`fleet_dwh.segments`: cleaning with rejected fixes kept in `silver.rejected_fixes`, segments summing to
+  86 400 s per device, trips, stops, idle spells, geofence visits, overspeed episodes; `silver.fixes` is the
+  view of the cleaned fixes) then `gold.refresh_daily_metrics(day)` (`gold.fact_daily_fleet_metrics`,
+  `gold.fact_driver_daily_behaviour`).
   Idempotent: rerunning a day replaces it.
 * **summarise** — logs fleet totals per refreshed day.
 

@@ -1,8 +1,9 @@
 """Silver + gold refresh per local day (Africa/Nairobi), and which days need it.
 
-The work itself is SQL (``silver.rebuild_day`` and ``gold.refresh_daily_metrics``, migrations 0006/0007):
-set-based window functions over one day of fixes are far faster than Python. This module decides *which* days
-and runs each day in one transaction, so a day is always either fully old or fully new.
+One day is rebuilt in one transaction, so it is always either fully old or fully new:
+the bronze fixes around the day are read with one binary COPY straight into numpy arrays, the silver rules
+run per device in :mod:`fleet_dwh.segments`, the results are written back with COPY, and geofence visits and
+the gold facts (``gold.refresh_daily_metrics``, migration 0007) are computed in SQL from them.
 """
 
 from __future__ import annotations
@@ -63,12 +64,15 @@ def plan_days(dwh_conn, target_days: list[date], include_stale: bool = True, max
 
 def refresh_day(dwh_conn, day: str | date) -> dict:
     """Rebuild silver and refresh gold for one local day, in one transaction (idempotent)."""
+    from fleet_dwh.silver_build import rebuild_silver_day  # numpy: only where days are refreshed
+
     day = parse_day(day)
     dwh_conn.autocommit = False
     try:
         with dwh_conn.cursor() as cur:
-            cur.execute(read_sql("dwh", "refresh_day.sql"), {"day": day})
-            silver, gold_rows = cur.fetchone()
+            silver = rebuild_silver_day(cur, day)
+            cur.execute(read_sql("dwh", "gold_refresh_day.sql"), {"day": day})
+            gold_rows = cur.fetchone()[0]
         dwh_conn.commit()
     except Exception:
         dwh_conn.rollback()

@@ -1,6 +1,7 @@
 -- Local days whose silver inputs (fixes, alarms) were loaded into bronze after the day's last build, or
 -- that were never built. Keyed on arrival (_loaded_at), not on event time, so late fixes are caught.
--- silver.rebuild_day records built_at after taking the silver input lock, so no load can slip between.
+-- A rebuild records built_at after taking the silver input lock (silver_begin_day.sql), so no load can
+-- slip between.
 WITH touched AS (
     SELECT (gps_time AT TIME ZONE 'Africa/Nairobi')::date AS local_day, max(_loaded_at) AS loaded_at
     FROM bronze.position_history
