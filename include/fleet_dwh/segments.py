@@ -123,6 +123,11 @@ def _reduce_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.where(out == -np.inf, np.nan, out)
 
 
+def _shift_left(values: np.ndarray, fill) -> np.ndarray:
+    """Each element's successor (``fill`` after the last): the "next fix" columns."""
+    return np.concatenate((values[1:], np.array([fill], dtype=values.dtype)))
+
+
 @dataclass
 class Kept:
     """The cleaned fixes of one device with their neighbours (the silver fixes, plus context around the day)."""
@@ -142,12 +147,11 @@ class Kept:
     @classmethod
     def of(cls, fx: DeviceFixes, idx: np.ndarray, th: Thresholds) -> Kept:
         t, lat, lng = fx.t[idx], fx.lat[idx], fx.lng[idx]
-        nxt = lambda a, fill: np.concatenate((a[1:], [fill]))  # noqa: E731 - tiny local helper
-        next_lat, next_lng = nxt(lat, np.nan), nxt(lng, np.nan)
+        next_lat, next_lng = _shift_left(lat, np.nan), _shift_left(lng, np.nan)
         km = np.nan_to_num(haversine_km(lat, lng, next_lat, next_lng), nan=0.0)
         speed, acc = fx.speed[idx], fx.acc[idx]
         return cls(t, lat, lng, speed, acc, fx.odometer[idx], point_states(speed, acc, th.moving_kmh),
-                   nxt(t, NO_TIME), next_lat, next_lng, km)
+                   _shift_left(t, NO_TIME), next_lat, next_lng, km)
 
 
 def segments(k: Kept, th: Thresholds, day_start: int, day_end: int) -> dict[str, np.ndarray]:
