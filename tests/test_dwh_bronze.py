@@ -9,7 +9,7 @@ import pytest
 
 from fleet_dwh import bronze
 from fleet_dwh.objectstore import ObjectStore
-from fleet_dwh.tables import DATA_TABLES, TABLES
+from fleet_dwh.tables import DATA_TABLES, SPEC_TABLES, TABLES
 from tests.fixtures.databases import scalar
 from tests.fixtures.dwh import BASE_TIME, assert_bronze_equals_live, compare_bronze, fill_live
 
@@ -38,9 +38,42 @@ def _bronze_counts(dwh_conn) -> dict[str, int]:
     return {t.name: scalar(dwh_conn, f"SELECT count(*) FROM {t.qualified}") for t in TABLES}
 
 
-def test_registry_covers_the_16_spec_tables():
-    assert len(DATA_TABLES) == 16
-    assert {t.source for t in DATA_TABLES} >= {"tracksolid.position_history", "ops.tickets", "tracksolid.devices"}
+def test_registry_covers_the_16_spec_tables_and_the_push_tables():
+    assert len(SPEC_TABLES) == 16
+    assert {t.source for t in SPEC_TABLES} >= {"tracksolid.position_history", "ops.tickets", "tracksolid.devices"}
+    push = {t.source: (t.mode, t.watermark_column, t.key) for t in DATA_TABLES if t.push_only}
+    assert push == {
+        "tracksolid.fault_codes": ("incremental", "ingested_at", ("imei", "fault_time", "fault_code")),
+        "tracksolid.lbs_readings": ("incremental", "ingested_at", ("imei", "reading_time")),
+        "tracksolid.push_trip_reports": ("incremental", "ingested_at", ("imei", "start_time")),
+        "tracksolid.device_attribute_reports": ("incremental", "ingested_at", ("imei", "attribute", "reported_at")),
+    }
+
+
+_COLUMNS_SQL = ("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                " ORDER BY ordinal_position")
+_PRIMARY_KEY_SQL = ("SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index i"
+                    " CROSS JOIN unnest(i.indkey) WITH ORDINALITY k(attnum, n)"
+                    " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+                    " WHERE i.indrelid = %s::regclass AND i.indisprimary")
+
+
+def test_every_bronze_table_has_its_source_columns_and_key(live_conn, dwh_conn):
+    """The extract selects bronze's columns from live: a live column missing in bronze would be dropped."""
+    for t in TABLES:
+        schema, name = t.source.split(".")
+        live_cols = [r[0] for r in _fetch(live_conn, _COLUMNS_SQL, (schema, name))]
+        bronze_cols = [r[0] for r in _fetch(dwh_conn, _COLUMNS_SQL, ("bronze", t.name))]
+        assert live_cols, t.source
+        assert sorted(bronze_cols) == sorted([*live_cols, "_run_id", "_loaded_at"]), t.name
+        assert scalar(live_conn, _PRIMARY_KEY_SQL, (t.source,)) == list(t.key), t.source
+        assert scalar(dwh_conn, _PRIMARY_KEY_SQL, (t.qualified,)) == list(t.key), t.qualified
+
+
+def _fetch(conn, query, params):
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
 
 
 def test_first_run_copies_every_table_and_second_run_adds_nothing(conns, store, fleet_s3, live_conn, dwh_conn):
@@ -67,6 +100,14 @@ def test_first_run_copies_every_table_and_second_run_adds_nothing(conns, store, 
                          " FROM bronze.position_history")
     assert scalar(live_conn, "SELECT string_agg(raw::text, '|' ORDER BY imei) FROM tracksolid.devices") == \
         scalar(dwh_conn, "SELECT string_agg(raw::text, '|' ORDER BY imei) FROM bronze.devices")
+    # ... and the push receiver's tables too (keys, JSON items, numerics, empty-string codes).
+    assert report["fault_codes"]["live"] == 6 and report["device_attribute_reports"]["live"] == 6
+    for table, values in (("fault_codes", "imei, fault_time, fault_code, fault_detail, raw"),
+                          ("lbs_readings", "imei, reading_time, post_type, lbs, raw"),
+                          ("push_trip_reports", "imei, start_time, end_time, distance_km, max_speed_kmh, run_time_s"),
+                          ("device_attribute_reports", "imei, attribute, reported_at, value")):
+        rows_sql = f"SELECT string_agg(({values})::text, '|' ORDER BY ({values})::text) FROM {{}}.{table}"
+        assert scalar(live_conn, rows_sql.format("tracksolid")) == scalar(dwh_conn, rows_sql.format("bronze")), table
 
     before = _bronze_counts(dwh_conn)
     second = _run(conns, store, "run-2")
@@ -89,9 +130,14 @@ def test_late_rows_are_caught_by_arrival_order(conns, store, live_conn, dwh_conn
         " VALUES (%s, %s, -1.3, 36.8, 1, 'push')", (imeis[0], old))
     live_conn.cursor().execute(
         "UPDATE tracksolid.alarms SET alarm_name = 'corrected', ingested_at = now() WHERE imei = %s", (imeis[1],))
+    # A push fault code for an old event time, delivered only now.
+    live_conn.cursor().execute("INSERT INTO tracksolid.fault_codes (imei, fault_time, fault_code, source)"
+                               " VALUES (%s, %s, 'P0420', 'push')", (imeis[2], old))
     results = _run(conns, store, "run-2")
     assert results["position_history"]["rows"] == 1
     assert results["alarms"]["rows"] == 1
+    assert results["fault_codes"]["rows"] == 1 and results["lbs_readings"]["rows"] == 0
+    assert scalar(dwh_conn, "SELECT _run_id FROM bronze.fault_codes WHERE fault_code = 'P0420'") == "run-2"
     assert scalar(dwh_conn, "SELECT gps_mode FROM bronze.position_history WHERE gps_time = %s", (old,)) == 1
     assert scalar(dwh_conn, "SELECT alarm_name FROM bronze.alarms WHERE imei = %s", (imeis[1],)) == "corrected"
     assert_bronze_equals_live(live_conn, dwh_conn)
@@ -253,3 +299,19 @@ def test_high_water_mark_as_dwh_owner_sees_other_roles_transactions(live_db):
         extractor.close()
         other.rollback()
         other.close()
+
+
+def test_push_tables_load_as_the_extract_role(store, live_db, dwh_db, live_conn, dwh_conn):
+    """dwh_owner can read the push receiver's live tables (default privileges of live 0005) and load them."""
+    fill_live(live_conn)
+    push_tables = [t for t in DATA_TABLES if t.push_only]
+    live = psycopg2.connect(live_db, user="dwh_owner")
+    dwh = psycopg2.connect(dwh_db, user="dwh_owner")
+    try:
+        results = bronze.run_bronze(live, dwh, store, "run-roles", [t.name for t in push_tables])
+    finally:
+        live.close()
+        dwh.close()
+    assert [(r["table"], r["status"]) for r in results] == [(t.name, "loaded") for t in push_tables]
+    report = compare_bronze(live_conn, dwh_conn, push_tables)
+    assert all(not r["missing"] and not r["extra"] and r["live"] == r["bronze"] > 0 for r in report.values()), report

@@ -6,9 +6,10 @@ Life of one table in one run (``dwh_control.extract_runs``: started → extracte
 2. :func:`extract_table`: ``COPY (SELECT …) TO STDOUT`` streamed into a gzip temp file — snapshot tables whole,
    incremental tables ``watermark <= col < high-water mark`` — uploaded to
    ``dwh/exports/{table}/{YYYYMMDD_HHMM}.csv.gz``; the run row gets the key and the row count.
-3. :func:`load_object`: **one transaction** on ``tracksolid_dwh``: ``COPY`` straight into bronze (snapshot:
-   after deleting the old copy; incremental: inside a savepoint, which a key already in bronze rolls back, and
-   then ``COPY`` into a temp table → upsert on the live key) → advance the watermark → close the run row.
+3. :func:`load_object`: **one transaction** on ``tracksolid_dwh``: ``COPY`` straight from the object (read
+   while it downloads, no temp file) into bronze (snapshot: after deleting the old copy; incremental: inside a
+   savepoint, which a key already in bronze rolls back, and then ``COPY`` into a temp table → upsert on the
+   live key) → advance the watermark → close the run row.
 4. :func:`move_object`: ``dwh/exports/…`` → ``dwh/processed/…`` (copy, then delete the source).
 
 A failure anywhere marks the run row failed and leaves the watermark where the last committed load put it,
@@ -24,7 +25,6 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import queue
 import tempfile
 import threading
 from datetime import UTC, datetime
@@ -69,46 +69,35 @@ def _session_defaults(cur) -> None:
 class _GzipInBackground:
     """A write-only file object that gzips in a second thread.
 
-    ``copy_expert`` writes one small chunk per row; gathering them into :data:`CHUNK_BYTES` blocks and
-    compressing those in a thread (zlib releases the GIL) lets the compression run while the next rows arrive.
+    ``copy_expert`` writes one small chunk per row. ``write`` is the C ``write`` of a buffered OS pipe (no
+    Python code runs per row); a thread drains the pipe and compresses (pipe reads and zlib release the GIL),
+    so compression runs beside the ``COPY``. A compressor error is raised by :meth:`close`; until then the
+    thread keeps draining the pipe so the writer can never block on it.
     """
 
     def __init__(self, path: str, level: int = GZIP_LEVEL):
         self._out = gzip.open(path, "wb", compresslevel=level)
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._blocks: queue.Queue = queue.Queue(maxsize=8)
+        read_fd, write_fd = os.pipe()
+        self._reader = open(read_fd, "rb", buffering=0)  # noqa: SIM115 - closed by the compressor thread
+        self._writer = open(write_fd, "wb", buffering=CHUNK_BYTES)  # noqa: SIM115 - closed by close()
+        self.write = self._writer.write
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._compress, name="bronze-gzip", daemon=True)
         self._thread.start()
 
     def _compress(self) -> None:
-        while (block := self._blocks.get()) is not None:
-            if self._error is None:
-                try:
-                    self._out.write(block)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the writing thread
-                    self._error = exc
-
-    def write(self, data) -> int:
-        if self._error is not None:
-            raise self._error
-        self._pending.append(bytes(data))
-        self._pending_size += len(data)
-        if self._pending_size >= CHUNK_BYTES:
-            self._hand_over()
-        return len(data)
-
-    def _hand_over(self) -> None:
-        if self._pending:
-            self._blocks.put(b"".join(self._pending))
-            self._pending, self._pending_size = [], 0
+        with self._reader:
+            while block := self._reader.read(CHUNK_BYTES):
+                if self._error is None:
+                    try:
+                        self._out.write(block)
+                    except BaseException as exc:  # noqa: BLE001 - re-raised by close() in the writing thread
+                        self._error = exc
 
     def close(self) -> None:
         """Flush, wait for the compressor, close the file; raises what the compressor hit."""
-        if self._thread.is_alive():
-            self._hand_over()
-            self._blocks.put(None)
+        if not self._writer.closed:
+            self._writer.close()  # end of file for the compressor
             self._thread.join()
         self._out.close()
         if self._error is not None:
@@ -249,29 +238,38 @@ def _upsert_statement(table: BronzeTable, columns: list[str]) -> sql.Composed:
         t=target, all=all_cols, select=select, key=_ident_list(table.key), updates=updates)
 
 
-def _copy_file(cur, target: sql.Composable, columns: list[str], path: str) -> int:
-    """``COPY`` a downloaded ``.csv.gz`` into ``target``; returns the row count."""
-    with gzip.open(path, "rb") as src:
-        # HEADER MATCH: a file whose columns differ from bronze fails loudly instead of shifting data.
-        cur.copy_expert(sql.SQL("COPY {t} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER MATCH)").format(
-            t=target, cols=_ident_list(columns)).as_string(cur), src, size=CHUNK_BYTES)
-        return cur.rowcount
+def _copy_object(cur, target: sql.Composable, columns: list[str], store: ObjectStore, key: str) -> int:
+    """``COPY`` an exported ``.csv.gz`` into ``target`` straight from the store; returns the row count.
+
+    The object is read while it downloads (no temp file), so the transfer overlaps the ``COPY``; a broken
+    download breaks the ``COPY`` and with it the load transaction.
+    """
+    body = store.hook.get_key(key, bucket_name=store.bucket).get()["Body"]
+    try:
+        with gzip.GzipFile(fileobj=body, mode="rb") as src:
+            # HEADER MATCH: a file whose columns differ from bronze fails loudly instead of shifting data.
+            cur.copy_expert(sql.SQL("COPY {t} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER MATCH)").format(
+                t=target, cols=_ident_list(columns)).as_string(cur), src, size=CHUNK_BYTES)
+            return cur.rowcount
+    finally:
+        body.close()
 
 
-def _copy_into_bronze(cur, table: BronzeTable, columns: list[str], path: str, run_id: str, loaded_at) -> int:
-    """Write the file's rows into bronze inside the load transaction; returns how many rows it holds.
+def _copy_into_bronze(cur, table: BronzeTable, columns: list[str], store: ObjectStore, key: str, run_id: str,
+                      loaded_at) -> int:
+    """Write the object's rows into bronze inside the load transaction; returns how many rows it holds.
 
     Snapshot: delete the old copy, ``COPY`` straight in. Incremental: ``COPY`` straight in inside a savepoint —
     the common case, new keys only, costs one ``COPY``. A key already in bronze (a corrected or re-extracted
-    row) raises a unique violation: back to the savepoint, then stage the file and upsert on the live key.
+    row) raises a unique violation: back to the savepoint, then stage the object and upsert on the live key.
     """
     target = sql.Identifier("bronze", table.name)
     if table.mode == SNAPSHOT:
         cur.execute(sql.SQL("DELETE FROM {t}").format(t=target))
-        return _copy_file(cur, target, columns, path)
+        return _copy_object(cur, target, columns, store, key)
     cur.execute("SAVEPOINT bronze_direct_copy")
     try:
-        rows = _copy_file(cur, target, columns, path)
+        rows = _copy_object(cur, target, columns, store, key)
     except errors.UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT bronze_direct_copy")
         log.info("bronze.%s: the file updates rows already loaded; staging it for an upsert", table.name)
@@ -280,12 +278,12 @@ def _copy_into_bronze(cur, table: BronzeTable, columns: list[str], path: str, ru
         return rows
     cur.execute(sql.SQL("CREATE TEMP TABLE bronze_stage ON COMMIT DROP AS SELECT {cols} FROM {t} WITH NO DATA").format(
         cols=_ident_list(columns), t=target))
-    rows = _copy_file(cur, sql.Identifier("pg_temp", "bronze_stage"), columns, path)
+    rows = _copy_object(cur, sql.Identifier("pg_temp", "bronze_stage"), columns, store, key)
     cur.execute(_upsert_statement(table, columns), {"run_id": run_id, "loaded_at": loaded_at})
     return rows
 
 
-def load_object(dwh_conn, store: ObjectStore, manifest: dict, work_dir: str | None = None) -> dict:
+def load_object(dwh_conn, store: ObjectStore, manifest: dict) -> dict:
     """Load one extract into bronze in one transaction. Returns ``{"status": ..., "rows": ...}``.
 
     Status ``loaded`` (this call committed it), ``already_loaded`` (a retry after a committed load: nothing to
@@ -321,9 +319,7 @@ def load_object(dwh_conn, store: ObjectStore, manifest: dict, work_dir: str | No
             cur.execute("SELECT set_config('fleet_dwh.load_run_id', %s, true), "
                         "set_config('fleet_dwh.load_loaded_at', %s::timestamptz::text, true)",
                         (manifest["run_id"], loaded_at))
-            with tempfile.TemporaryDirectory(dir=work_dir, prefix="dwh-load-") as tmp:
-                path = store.download(key, tmp)
-                staged = _copy_into_bronze(cur, table, columns, path, manifest["run_id"], loaded_at)
+            staged = _copy_into_bronze(cur, table, columns, store, key, manifest["run_id"], loaded_at)
             if rows_extracted is not None and staged != rows_extracted:
                 raise BronzeError(f"{table.name}: object {key} holds {staged} rows, the extract wrote {rows_extracted}")
             cur.execute(_sql("watermark_advance.sql"), {"table_name": table.name, "watermark_to": wm_to})
@@ -355,9 +351,9 @@ def move_object(dwh_conn, store: ObjectStore, manifest: dict) -> str:
     return dest
 
 
-def load_table(dwh_conn, store: ObjectStore, manifest: dict, work_dir: str | None = None) -> dict:
+def load_table(dwh_conn, store: ObjectStore, manifest: dict) -> dict:
     """Load, then move the object: the body of the DAG's load task."""
-    outcome = load_object(dwh_conn, store, manifest, work_dir)
+    outcome = load_object(dwh_conn, store, manifest)
     if outcome["status"] in ("loaded", "already_loaded"):
         outcome["processed_key"] = move_object(dwh_conn, store, manifest)
     return {**manifest, **outcome}

@@ -7,7 +7,8 @@
 ``ingested_at`` is set by the ingestion loaders on every insert *and* update, so a row that arrives late
 (old event time) or is corrected later is caught by the next run. Two tables have no ``ingested_at``:
 ``ingestion_log`` is append-only (its ``logged_at`` defaults to ``now()``) and ``dispatch_log`` rows change
-(its ``updated_at`` is maintained by a trigger).
+(its ``updated_at`` is maintained by a trigger). The push receiver's own tables (``fault_codes``,
+``lbs_readings``, ``push_trip_reports``, ``device_attribute_reports``) are incremental on ``ingested_at`` too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class BronzeTable:
     mode: str  # SNAPSHOT | INCREMENTAL
     watermark_column: str | None = None  # INCREMENTAL only
     reference: bool = False  # not one of SPEC's 16 data tables: copied because silver needs it
+    push_only: bool = False  # not one of SPEC's 16 data tables: written by the push receiver (live 0030)
     feeds_silver: bool = False  # loads take the silver input lock (see fleet_dwh.bronze)
 
     @property
@@ -43,8 +45,9 @@ class BronzeTable:
         return f"fleet-dwh://tracksolid_dwh/bronze/{self.name}"
 
 
-def _inc(name, key, column="ingested_at", source=None, feeds_silver=False):
-    return BronzeTable(name, source or f"tracksolid.{name}", key, INCREMENTAL, column, feeds_silver=feeds_silver)
+def _inc(name, key, column="ingested_at", source=None, feeds_silver=False, push_only=False):
+    return BronzeTable(name, source or f"tracksolid.{name}", key, INCREMENTAL, column, feeds_silver=feeds_silver,
+                       push_only=push_only)
 
 
 TABLES: tuple[BronzeTable, ...] = (
@@ -64,11 +67,19 @@ TABLES: tuple[BronzeTable, ...] = (
     BronzeTable("ops_tickets", "ops.tickets", ("id",), SNAPSHOT),
     BronzeTable("ops_service_log", "ops.service_log", ("id",), SNAPSHOT),
     BronzeTable("ops_odometer_readings", "ops.odometer_readings", ("id",), SNAPSHOT),
+    # Items only the push receiver delivers (tracksolid_db 0030; bronze 0009).
+    _inc("fault_codes", ("imei", "fault_time", "fault_code"), push_only=True),
+    _inc("lbs_readings", ("imei", "reading_time"), push_only=True),
+    _inc("push_trip_reports", ("imei", "start_time"), push_only=True),
+    _inc("device_attribute_reports", ("imei", "attribute", "reported_at"), push_only=True),
     BronzeTable("settings", "tracksolid.settings", ("key",), SNAPSHOT, reference=True),
     BronzeTable("geofences", "tracksolid.geofences", ("id",), SNAPSHOT, reference=True),
 )
 
 BY_NAME: dict[str, BronzeTable] = {t.name: t for t in TABLES}
+#: SPEC §3's 16 data tables.
+SPEC_TABLES: tuple[BronzeTable, ...] = tuple(t for t in TABLES if not (t.reference or t.push_only))
+#: Every table of live data: the SPEC's 16 and the push receiver's.
 DATA_TABLES: tuple[BronzeTable, ...] = tuple(t for t in TABLES if not t.reference)
 #: Bookkeeping columns every bronze table carries besides the source columns.
 BOOKKEEPING_COLUMNS = ("_run_id", "_loaded_at")
