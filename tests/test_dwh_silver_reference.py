@@ -1,6 +1,6 @@
 """Silver as built by fleet_dwh.segments equals the original SQL implementation, row for row, on messy data.
 
-The SQL version (migration 0006, kept in tests/fixtures/sql as a session-local function) and the numpy version
+The SQL version (migration 0006, recreated from that file as a session-local function) and the numpy version
 were written separately; on the simulator's fleet plus a seeded fleet of deliberately messy devices (spikes,
 (0,0), out-of-range coordinates, signal losses, unknown ACC, odometer resets, per-vehicle overrides) over three
 local days, every silver table must come out identical.
@@ -23,7 +23,8 @@ DAY = date(2026, 3, 2)
 DAY_START = datetime(2026, 3, 1, 21, 0, tzinfo=UTC)
 DAY_END = DAY_START + timedelta(days=1)
 DAYS = [DAY - timedelta(days=1), DAY, DAY + timedelta(days=1)]
-REFERENCE_SQL = Path(__file__).parent / "fixtures" / "sql" / "silver_reference_rebuild_day.sql"
+MIGRATION_0006 = (Path(__file__).parents[1] / "include" / "sql" / "migrations" / "tracksolid_dwh"
+                  / "0006_silver_rebuild_day.sql")
 MESSY_BASE = 861000000000000
 
 # Float sums may differ in the last bits with summation order; everything else must be identical.
@@ -38,6 +39,34 @@ SNAPSHOTS = {
     "silver.overspeed_events": "imei, started_at, ended_at, fix_count, max_speed_kmh, limit_kmh",
     "silver.device_days": "imei, fixes_raw, fixes_kept, odometer_start_km, odometer_end_km, odometer_monotonic",
 }
+
+
+def reference_function_sql() -> str:
+    """``silver.rebuild_day`` exactly as released in migration 0006 (dropped by 0010), made session-local.
+
+    The only changes: it is created in ``pg_temp``, and its cleaned fixes go to a temporary table instead of the
+    former ``silver.fixes`` table (now a view). It still writes every other silver table itself.
+    """
+    src = MIGRATION_0006.read_text(encoding="utf-8")
+    body = src[src.index("CREATE OR REPLACE FUNCTION silver.rebuild_day(p_day date)"):
+               src.index("-- Window functions sort a day of fixes several times")]
+    edits = {
+        "CREATE OR REPLACE FUNCTION silver.rebuild_day(p_day date)":
+            "CREATE FUNCTION pg_temp.reference_rebuild_day(p_day date)",
+        "    DELETE FROM silver.fixes WHERE local_day = p_day;\n":
+            "    DELETE FROM reference_fixes WHERE local_day = p_day;\n",
+        "INSERT INTO silver.fixes (imei, gps_time, local_day, lat, lng, speed_kmh, acc_status, gps_mode, odometer_km,\n"
+        "                              point_state)\n"
+        "    SELECT imei, gps_time, p_day, lat, lng, speed, acc_status, gps_mode, odometer_km, point_state":
+            "INSERT INTO reference_fixes (imei, gps_time, local_day, point_state)\n"
+            "    SELECT imei, gps_time, p_day, point_state",
+    }
+    for old, new in edits.items():
+        assert body.count(old) == 1, f"migration 0006 no longer reads as expected: {old[:60]!r}"
+        body = body.replace(old, new)
+    assert "silver.fixes" not in body
+    return ("CREATE TEMP TABLE reference_fixes (imei text, gps_time timestamptz, local_day date, point_state text,"
+            " PRIMARY KEY (local_day, imei, gps_time));\n" + body)
 
 
 @pytest.fixture
@@ -81,7 +110,7 @@ def test_numpy_silver_equals_the_sql_reference(dwh):
     _load(dwh)
     reference = {}
     with dwh.cursor() as cur:
-        cur.execute(REFERENCE_SQL.read_text())
+        cur.execute(reference_function_sql())
         dwh.autocommit = False
         for day in DAYS:  # built and read back in one transaction, then rolled back: it leaves nothing
             cur.execute("SELECT pg_temp.reference_rebuild_day(%s)", (day,))
