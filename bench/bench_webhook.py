@@ -14,8 +14,10 @@ Each repeat runs the four phases back to back, so the ratios compare numbers mea
 from other processes on the machine; ``--repeat`` gives the spread. The load comes from separate processes
 (``--load-procs``, threads on keep-alive loopback connections). Per phase: items/s, requests/s, p50/p99
 latency, and CPU milliseconds per request of the server processes, of their PostgreSQL backends and of the
-load generator, plus how busy the whole machine was (others' benchmarks included). Checks that the database
-holds every acknowledged item; writes the numbers to ``bench/results.json`` under ``webhook``.
+load generator, plus how busy the whole machine was (others' benchmarks included), the checkpoints and the
+WAL (kB) of the whole cluster per request, what the receiver's backends were doing
+(sampled wait events: CPU, commit flush, row locks, ...) and, when paced, how late requests left. Checks
+that the database holds every acknowledged item; writes the numbers to ``bench/results.json`` under ``webhook``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ BATCH = 50
 DEVICES = 500
 SUCCESS = {"code": 0, "msg": "success"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Checkpoints the cluster has run: pg_stat_checkpointer from PostgreSQL 17 on, pg_stat_bgwriter before.
+CHECKPOINTS_SQL = {17: "SELECT num_timed + num_requested FROM pg_stat_checkpointer",
+                   0: "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"}
 
 #: The first ceiling: what Flask + gunicorn do with the same request when the handler does nothing.
 hello_app = Flask("hello")
@@ -69,8 +74,8 @@ def commit_only():
             if _commit_pool is None:
                 from psycopg_pool import ConnectionPool
 
-                _commit_pool = ConnectionPool(os.environ["WEBHOOK_DATABASE_URL"], min_size=1,
-                                              max_size=int(os.environ.get("WEBHOOK_DB_POOL_MAX", "4")),
+                size = int(os.environ.get("WEBHOOK_DB_POOL_MAX", "4"))  # all kept open, as the receiver's
+                _commit_pool = ConnectionPool(os.environ["WEBHOOK_DATABASE_URL"], min_size=size, max_size=size,
                                               kwargs={"application_name": "bench_commit_only"})
     with _commit_pool.connection() as conn:  # commits on leaving the block
         conn.execute(f"INSERT INTO {COMMIT_TABLE} DEFAULT VALUES")  # noqa: S608 - a constant
@@ -124,8 +129,10 @@ def _exchange(sock: socket.socket, request: bytes, buffer: bytearray) -> int:
 def _load_process(port: int, token: str, indices: list[int], threads: int, rate: float | None,
                   start_at: float, out) -> None:
     """Send the requests ``indices`` over ``threads`` connections, from wall-clock ``start_at``; closed loop
-    when ``rate`` is None, else paced at ``rate`` requests/s for this process. Sends back
-    (first send time, last reply time, CPU seconds used while sending, [(latency, status), ...])."""
+    when ``rate`` is None, else paced at ``rate`` requests/s for this process. Sends back (first send time,
+    last reply time, CPU seconds used while sending, [(latency, status, pacing lag), ...]); the pacing lag is
+    how late a paced request left (the generator's own jitter, or the thread still waiting for its previous
+    reply: that wait is not in the latency)."""
     requests_ = [build_request(i, token, port) for i in indices]
     shares = [requests_[k::threads] for k in range(threads)]
     results: list[tuple[float, int]] = []
@@ -137,11 +144,13 @@ def _load_process(port: int, token: str, indices: list[int], threads: int, rate:
         buffer = bytearray()
         local = []
         for k, request in enumerate(share):
+            lag = 0.0
             if rate:
                 due = start_at + (k * threads + offset) / rate
                 delay = due - time.time()
                 if delay > 0:
                     time.sleep(delay)
+                lag = time.time() - due
             sent = time.perf_counter()
             try:
                 status = _exchange(sock, request, buffer)
@@ -150,7 +159,7 @@ def _load_process(port: int, token: str, indices: list[int], threads: int, rate:
                 sock.close()
                 sock = socket.create_connection(("127.0.0.1", port))
                 buffer.clear()
-            local.append((time.perf_counter() - sent, status))
+            local.append((time.perf_counter() - sent, status, lag))
         sock.close()
         with lock:
             results.extend(local)
@@ -193,41 +202,71 @@ class CpuMeter:
     def __init__(self, server: Gunicorn, dsn: str, application_name: str):
         self.server, self.dsn, self.application_name = server, dsn, application_name
 
-    def _database_state(self) -> tuple[list[int], int]:
-        """The server's backends for this app, and the checkpoints the cluster has run so far (any database:
-        a forced checkpoint, e.g. by another process's DROP DATABASE, makes every page's next change log a
-        full-page image, and its burst of writes delays commits)."""
+    def _database_state(self) -> tuple[list[int], dict]:
+        """The server's backends for this app, and cluster-wide counters (any database, others' work
+        included): checkpoints run so far — a forced checkpoint, e.g. by another process's DROP DATABASE,
+        makes every page's next change log a full-page image, and its burst of writes delays commits — and
+        the WAL position (bytes written; pg_stat_wal's counters reach the view up to 10 s late)."""
         import psycopg
 
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             pids = [pid for (pid,) in conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
                 (self.application_name,))]
-            checkpoints = conn.execute(
-                "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()[0]
-        return pids, checkpoints
+            checkpoints = CHECKPOINTS_SQL[17 if conn.info.server_version >= 170000 else 0]
+            counters = conn.execute(
+                f"SELECT ({checkpoints}), pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()
+        return pids, dict(zip(("checkpoints", "wal_bytes"), map(int, counters), strict=True))
 
     def _snapshot(self) -> dict:
         server_pids = self.server.pids()
-        backends, checkpoints = self._database_state()
+        backends, counters = self._database_state()
         return {"server": {pid: _process_cpu_s(pid) for pid in server_pids},
                 "database": {pid: _process_cpu_s(pid) for pid in backends},
-                "machine": _machine_busy_s(), "checkpoints": checkpoints}
+                "machine": _machine_busy_s(), **counters}
+
+    def _sample_waits(self) -> None:
+        """What the app's active backends are doing, every 20 ms: CPU (no wait event), the WAL flush of a
+        commit (IO:WALSync), a row lock held by a concurrent request (Lock:transactionid / tuple), ..."""
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self._stop_sampling.wait(0.02):
+                for (event,) in conn.execute(
+                        "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = %s AND state = 'active'",
+                        (self.application_name,)):
+                    self.waits[event] = self.waits.get(event, 0) + 1
 
     def start(self) -> None:
+        self.waits: dict[str, int] = {}
+        self._stop_sampling = threading.Event()
+        self._sampler = threading.Thread(target=self._sample_waits, daemon=True)
         self.before = self._snapshot()
+        self._sampler.start()
 
     def stop(self) -> dict:
+        self._stop_sampling.set()
+        self._sampler.join()
         after = self._snapshot()
         used = {}
         for part in ("server", "database"):
             # Processes that appeared meanwhile (a pool connection opened) count from zero.
             used[part] = sum(cpu - self.before[part].get(pid, 0.0) for pid, cpu in after[part].items())
+        # How evenly the gunicorn workers shared the work: keep-alive connections stay with the worker that
+        # accepted them, so one worker may serve most of them (its threads then queue on its GIL).
+        workers = [cpu - self.before["server"].get(pid, 0.0) for pid, cpu in after["server"].items()
+                   if pid != self.server.process.pid]
+        used["busiest_worker_share"] = max(workers) / sum(workers) if workers and sum(workers) else 0.0
         busy = after["machine"][0] - self.before["machine"][0]
         available = after["machine"][1] - self.before["machine"][1]
         used["machine_busy_share"] = busy / available if available else 0.0
         used["machine_busy_s"] = busy
-        used["checkpoints"] = after["checkpoints"] - self.before["checkpoints"]
+        for counter in ("checkpoints", "wal_bytes"):
+            used[counter] = after[counter] - self.before[counter]
+        samples = sum(self.waits.values()) or 1
+        used["backend_states"] = {event: round(count / samples, 3)
+                                  for event, count in sorted(self.waits.items(), key=lambda kv: -kv[1])[:5]}
         return used
 
 
@@ -260,8 +299,9 @@ def drive(port: int, token: str, indices: list[int], procs: int, threads: int, r
         process.join()
     # Measured from the first send to the last reply, whatever the request building cost.
     elapsed = max(end for _, end in spans) - min(begin for begin, _ in spans)
-    latencies = sorted(latency for latency, _ in results)
-    ok = sum(1 for _, status in results if status == 200)
+    latencies = sorted(latency for latency, _, _ in results)
+    lags = sorted(lag for _, _, lag in results)
+    ok = sum(1 for _, status, _ in results if status == 200)
     phase = {
         "requests": len(results), "ok": ok, "errors": len(results) - ok,
         "seconds": round(elapsed, 2),
@@ -271,6 +311,8 @@ def drive(port: int, token: str, indices: list[int], procs: int, threads: int, r
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2),
         "target_rate_per_s": None if rate is None else round(rate, 1),
     }
+    if rate is not None:
+        phase["pacing_lag_p99_ms"] = round(lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000, 2)
     if cpu_used is not None:
         requests = max(1, len(results))
         phase["cpu_ms_per_request"] = {
@@ -285,7 +327,13 @@ def drive(port: int, token: str, indices: list[int], procs: int, threads: int, r
             # What the rest of the machine (other benchmarks, the checkpointer, ...) used meanwhile.
             "other_cores": round(max(0.0, cpu_used["machine_busy_s"] - ours) / elapsed, 2),
             "checkpoints": cpu_used["checkpoints"],  # of the whole PostgreSQL cluster, during the phase
+            "busiest_worker_share": round(cpu_used["busiest_worker_share"], 2),  # of the server's worker CPU
         }
+        # WAL of the whole cluster (others' included) per request of this phase, and what the app's
+        # backends were doing (share of 20 ms samples of the active ones).
+        phase["wal_kb_per_request"] = round(cpu_used["wal_bytes"] / 1024 / requests, 2)
+        if cpu_used["backend_states"]:
+            phase["backend_states"] = cpu_used["backend_states"]
     return phase
 
 
@@ -434,7 +482,8 @@ def main(argv: list[str] | None = None) -> dict:
             runs.append(run)
             print(f"repeat {repeat + 1}/{repeats}: " + json.dumps(
                 {name: {k: phase[k] for k in ("requests_per_s", "items_per_s", "p50_ms", "p99_ms",
-                                               "cpu_ms_per_request", "machine")}
+                                               "pacing_lag_p99_ms", "cpu_ms_per_request", "machine",
+                                               "wal_kb_per_request", "backend_states") if k in phase}
                  for name, phase in run.items() if isinstance(phase, dict)}
                 | {k: v for k, v in run.items() if k.startswith(("ratio", "commit_only_ratio"))}), flush=True)
 
@@ -443,6 +492,10 @@ def main(argv: list[str] | None = None) -> dict:
         servers.clear()
         with psycopg.connect(dsn) as conn:
             stored = conn.execute("SELECT count(*) FROM tracksolid.position_history").fetchone()[0]
+            # Share of live_positions updates that were HOT (no index entries written, no bloat).
+            hot_share = conn.execute(
+                "SELECT round(n_tup_hot_upd::numeric / nullif(n_tup_upd, 0), 3)::float FROM pg_stat_user_tables "
+                "WHERE relid = 'tracksolid.live_positions'::regclass").fetchone()[0]
         acknowledged_items = acknowledged * BATCH
     finally:
         for server in servers:
@@ -470,6 +523,9 @@ def main(argv: list[str] | None = None) -> dict:
         "other_cores_busy_during_max": over_runs(lambda r: r["pushgps_max"]["machine"]["other_cores"]),
         "other_cores_busy_during_half": over_runs(lambda r: r["pushgps_half"]["machine"]["other_cores"]),
         "checkpoints_during_half": over_runs(lambda r: r["pushgps_half"]["machine"]["checkpoints"]),
+        "checkpoints_during_max": over_runs(lambda r: r["pushgps_max"]["machine"]["checkpoints"]),
+        "pacing_lag_p99_ms_at_half_rate": over_runs(lambda r: r["pushgps_half"]["pacing_lag_p99_ms"]),
+        "receiver_wal_kb_per_request": over_runs(lambda r: r["pushgps_max"]["wal_kb_per_request"]),
     }
     goals = {"items_per_s": 10_000, "p99_ms_at_half_rate": 100, "ratio_to_hello_world": 0.4}
     results = {
@@ -490,6 +546,7 @@ def main(argv: list[str] | None = None) -> dict:
         "acknowledged_items": acknowledged_items,
         "stored_items": stored,
         "every_acknowledged_item_stored": stored == acknowledged_items,
+        "live_positions_hot_update_share": hot_share,
         "goals": goals,
         "goals_met": {name: (summary[name]["median"] <= goal if name.startswith("p99") else
                              summary[name]["median"] >= goal) for name, goal in goals.items()},
@@ -502,7 +559,7 @@ def main(argv: list[str] | None = None) -> dict:
         record("webhook", results)
     print(json.dumps({k: results[k] for k in ("items_per_s", "requests_per_s", "ratio_to_hello_world",
                                               "p99_ms_at_half_rate", "every_acknowledged_item_stored",
-                                              "goals_met")}))
+                                              "live_positions_hot_update_share", "goals_met")}))
     print(json.dumps(summary, indent=1))
     return results
 

@@ -20,6 +20,10 @@ def test_config_from_env_defaults_and_overrides():
     assert config.iothub_tokens == ("a-token",)
     assert config.pro_path_secret is None and config.max_body_bytes == 1_048_576
     assert config.event_time_fields == DEFAULT_EVENT_TIME_FIELDS
+    assert (config.pool_min_size, config.pool_max_size) == (None, 4)  # min unset: the pool keeps all 4 open
+    assert WebhookConfig.from_env({**ENV, "WEBHOOK_THREADS": "6", "WEBHOOK_DB_POOL_MIN": "2"}).pool_max_size == 6
+    with pytest.raises(ConfigError, match="WEBHOOK_DB_POOL_MIN must not exceed"):
+        WebhookConfig.from_env({**ENV, "WEBHOOK_DB_POOL_MIN": "5"})
 
     config = WebhookConfig.from_env({**ENV, "WEBHOOK_IOTHUB_TOKEN": "new, old", "WEBHOOK_MAX_BODY_BYTES": "5000",
                                      "WEBHOOK_DB_POOL_MAX": "8", "WEBHOOK_DB_TIMEOUT_S": "0.5",

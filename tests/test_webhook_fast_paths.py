@@ -4,7 +4,8 @@
 - the /pushgps fast item reader (webhook_service.fast_items) against the general reader, on thousands of
   perturbed items (missing, blank, wrong-typed, out-of-range, oddly formatted values);
 - the raw JSON kept per row is the item exactly as sent (taken from the request text by the database), also
-  for digits a float cannot hold and for a Tracksolid Pro push whose data is a single object.
+  for digits a float cannot hold and for a Tracksolid Pro push whose data is a single object; a fix keeps it
+  without the documented fields that are in its columns (values under other names stay).
 """
 
 from __future__ import annotations
@@ -145,9 +146,29 @@ def test_raw_keeps_the_item_as_sent_with_all_the_digits_it_had(webhook, live_con
     text = json.dumps([item])[:-2] + ', "odometerPrecise": 123456789.123456789123456789}]'
     response = webhook.push("/pushgps", text)
     assert response.status_code == 200, response.text
-    assert scalar(live_conn, "SELECT raw->>'odometerPrecise' FROM tracksolid.position_history") == \
-        "123456789.123456789123456789"
-    assert scalar(live_conn, "SELECT raw->>'deviceImei' FROM tracksolid.live_positions") == item["deviceImei"]
+    for table in ("position_history", "live_positions"):
+        # A fix's raw JSON: the fields that are not in its columns, digits as sent.
+        assert scalar(live_conn, f"SELECT raw::text FROM tracksolid.{table}") == \
+            f'{{"gateTime": "{item["gateTime"]}", "odometerPrecise": 123456789.123456789123456789}}'
+    inbox_items = scalar(live_conn, "SELECT payload->'form'->'data_list'->>0 FROM tracksolid.push_inbox")
+    assert inbox_items == text  # the whole request, as sent
+
+
+@pytest.mark.parametrize(("alternative", "column", "expected"), [
+    ({"gpsSpeed": None, "speed": "55"}, "speed_kmh", 55), ({"gpsSpeed": "", "speed": "55"}, "speed_kmh", 55),
+    ({"gpsSpeed": "12", "speed": "55"}, "speed_kmh", 12), ({"posType": "2"}, "pos_type", "1"),
+    ({"accStatus": "0", "acc": None}, "acc_status", False), ({"gpsNum": "7"}, "satellite", 9)])
+def test_alternative_field_names_stay_in_the_raw_json(webhook, live_conn, alternative, column, expected):
+    """Only the documented names are left out of a fix's raw JSON: a value under another name is kept, whether
+    it was read into the column (the documented one absent or blank) or not (the documented one won)."""
+    item = {**gps_items(1, start=START, imeis=[imei_for(9)])[0], "satelliteNum": "9", **alternative}
+    item = {key: value for key, value in item.items() if value is not None}
+    response = webhook.push("/pushgps", [item])
+    assert response.status_code == 200, response.text
+    assert scalar(live_conn, f"SELECT {column} FROM tracksolid.position_history") == expected
+    kept = {key: value for key, value in alternative.items() if key in ("speed", "posType", "accStatus", "gpsNum")}
+    for table in ("position_history", "live_positions"):
+        assert scalar(live_conn, f"SELECT raw FROM tracksolid.{table}") == {"gateTime": item["gateTime"], **kept}
 
 
 def test_pro_alarm_given_as_one_object_keeps_it_as_raw(webhook, live_conn):
@@ -175,4 +196,5 @@ def test_a_body_only_werkzeug_can_parse_is_still_accepted(webhook, live_conn):
     assert decode_urlencoded(body) is None
     response = webhook.post("/pushgps", body, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 200, response.text
-    assert scalar(live_conn, "SELECT raw FROM tracksolid.position_history") == item
+    assert scalar(live_conn, "SELECT raw FROM tracksolid.position_history") == \
+        {"gateTime": item["gateTime"], "note": "Ngong Rd – 100%"}

@@ -7,7 +7,7 @@
 | ``WEBHOOK_PRO_PATH_SECRET`` | secret segment of the Tracksolid Pro push URL ``/pro/<secret>`` | unset (off) |
 | ``WEBHOOK_MAX_BODY_BYTES`` | largest accepted request body | 1048576 |
 | ``WEBHOOK_MAX_ITEMS`` | most items in one ``data_list`` | 1000 |
-| ``WEBHOOK_DB_POOL_MIN`` / ``WEBHOOK_DB_POOL_MAX`` | connection pool size per worker process | 1 / threads (4) |
+| ``WEBHOOK_DB_POOL_MIN`` / ``WEBHOOK_DB_POOL_MAX`` | connection pool size per worker process | = max / threads (4) |
 | ``WEBHOOK_DB_TIMEOUT_S`` | wait for a pooled connection before answering 503 | 3 |
 | ``WEBHOOK_EVENT_TIME_FIELDS`` | JSON ``{"pushgps": ["gpsTime"]}``: event time fields, first present wins | below |
 | ``WEBHOOK_TRIP_DISTANCE_UNIT`` | unit of ``distance`` in ``/pushtripreport`` items: ``m`` or ``km`` | m |
@@ -76,7 +76,7 @@ class WebhookConfig:
     pro_path_secret: str | None = None
     max_body_bytes: int = 1_048_576
     max_items: int = 1000
-    pool_min_size: int = 1
+    pool_min_size: int | None = None  # None: = pool_max_size (connections stay open, see store.warm_up)
     pool_max_size: int = 4
     pool_timeout_s: float = 3.0
     connect_timeout_s: int = 3
@@ -92,7 +92,7 @@ class WebhookConfig:
             raise ConfigError("WEBHOOK_IOTHUB_TOKEN is not set (the IoT-Hub push cannot be authenticated)")
         if self.trip_distance_unit not in ("m", "km"):
             raise ConfigError(f"WEBHOOK_TRIP_DISTANCE_UNIT must be 'm' or 'km', got {self.trip_distance_unit!r}")
-        if self.pool_min_size > self.pool_max_size:
+        if self.pool_min_size is not None and self.pool_min_size > self.pool_max_size:
             raise ConfigError("WEBHOOK_DB_POOL_MIN must not exceed WEBHOOK_DB_POOL_MAX")
         unknown = set(self.event_time_fields) - set(DEFAULT_EVENT_TIME_FIELDS)
         if unknown:
@@ -121,7 +121,8 @@ class WebhookConfig:
             pro_path_secret=_secret(environ, "WEBHOOK_PRO_PATH_SECRET"),
             max_body_bytes=_number(environ, "WEBHOOK_MAX_BODY_BYTES", cls.max_body_bytes),
             max_items=_number(environ, "WEBHOOK_MAX_ITEMS", cls.max_items),
-            pool_min_size=_number(environ, "WEBHOOK_DB_POOL_MIN", cls.pool_min_size),
+            # Every connection kept open by default (min = max): a request never waits for a new one.
+            pool_min_size=_number(environ, "WEBHOOK_DB_POOL_MIN", None),
             # One connection per gunicorn thread: a thread never waits for another's connection.
             pool_max_size=_number(environ, "WEBHOOK_DB_POOL_MAX",
                                   _number(environ, "WEBHOOK_THREADS", cls.pool_max_size)),

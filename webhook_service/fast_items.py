@@ -24,57 +24,56 @@ TRUE_TEXT = ("1", "on", "true", "yes")
 FALSE_TEXT = ("0", "off", "false", "no")
 
 
+#: /pushgps fields whose values go into position_history columns, under the names the vendor documents
+#: (TRACKSOLID_API.md §7; the first configured event time field is added). A fix's ``raw`` keeps the item
+#: without them: their values are in the columns, and the whole request, as sent, is in push_inbox. Nothing
+#: else is dropped: a documented name always wins over an alternative one (``speed``, ``imei``, ...), so an
+#: alternative name's value stays in ``raw``; a dropped documented field is either in a column or blank.
+GPS_COLUMN_FIELDS = ("deviceImei", "lat", "lng", "gpsSpeed", "direction", "acc", "satelliteNum", "postType",
+                     "gpsMode", "distance", "altitude")
+#: Other names the general reader also accepts for those columns (older firmware / API naming).
+GPS_ALTERNATIVE_FIELDS = frozenset(("imei", "speed", "accStatus", "gpsNum", "posType"))
+
+
+def gps_column_fields(time_names: tuple[str, ...]) -> list[str]:
+    """The fields a fix's raw JSON is stored without, for the configured /pushgps event time fields."""
+    return [*GPS_COLUMN_FIELDS, *time_names[:1]]
+
+
 class NotPlain(ValueError):
     """The item needs the general reader (which names any problem)."""
 
 
-def _value(data: dict, names: tuple[str, ...]):
-    """The first present, non-blank value among ``names`` (as ``Item._find``, without ``msg.`` names)."""
-    for name in names:
-        value = data.get(name)
-        if value is None or (value.__class__ is str and value.strip() in BLANK_TEXT):
-            continue
-        return value
-    return None
-
-
-def _checked(number: Decimal, low, high) -> Decimal:
+def _decimal(value, low=None, high=None) -> Decimal | None:
+    """A number sent as text (the usual form) or as a JSON number; None when absent or blank."""
+    kind = value.__class__
+    if kind is str:
+        text = value.strip()
+        if text in BLANK_TEXT:
+            return None
+        number = Decimal(text)  # InvalidOperation (ArithmeticError): the caller falls back
+    elif value is None:
+        return None
+    elif kind is int or kind is float:
+        number = Decimal(str(value))
+    else:
+        raise NotPlain
     if not number.is_finite() or (low is not None and number < low) or (high is not None and number > high):
         raise NotPlain
     return number
 
 
-def _number(data: dict, names: tuple[str, ...], low=None, high=None) -> Decimal | None:
-    value = data.get(names[0])
-    if value.__class__ is str:  # the usual case first: a number sent as text under the first name
-        text = value.strip()
-        if text not in BLANK_TEXT:
-            return _checked(Decimal(text), low, high)  # InvalidOperation (ArithmeticError): caller falls back
-        value = None
-    if value is None:  # first name absent or blank: the next names, as Item._find
-        value = _value(data, names[1:])
-        if value is None:
-            return None
-    kind = value.__class__
-    if kind is str:
-        return _checked(Decimal(value.strip()), low, high)
-    if kind is int or kind is float:
-        return _checked(Decimal(str(value)), low, high)
-    raise NotPlain
-
-
-def _integer(data: dict, names: tuple[str, ...]) -> int | None:
-    number = _number(data, names, -INT32, INT32)
+def _integer(value) -> int | None:
+    number = _decimal(value, -INT32, INT32)
     return None if number is None else int(number)
 
 
-def _flag(data: dict, names: tuple[str, ...]) -> bool | None:
-    value = _value(data, names)
-    if value is None:
-        return None
+def _flag(value) -> bool | None:
     kind = value.__class__
     if kind is bool:
         return value
+    if value is None:
+        return None
     if kind is not str and kind is not int and kind is not float:
         raise NotPlain
     text = str(value).strip().lower()
@@ -82,36 +81,36 @@ def _flag(data: dict, names: tuple[str, ...]) -> bool | None:
         return True
     if text in FALSE_TEXT:
         return False
+    if text in BLANK_TEXT:
+        return None
     raise NotPlain
 
 
-def _text(data: dict, names: tuple[str, ...]) -> str | None:
-    value = _value(data, names)
-    if value is None:
-        return None
+def _text(value) -> str | None:
     kind = value.__class__
     if kind is str:
-        return value.strip()
+        text = value.strip()
+        return None if text in BLANK_TEXT else text
+    if value is None:
+        return None
     if kind is int or kind is float:
         return str(value).strip()
     raise NotPlain
 
 
-def _time(data: dict, names: tuple[str, ...]) -> datetime:
+def _time(value) -> datetime:
     """A required time given as ISO-like text (``yyyy-MM-dd HH:mm:ss``, offset or not); epoch numbers,
     ``Z`` suffixes and loose forms are left to the general reader."""
-    value = _value(data, names)
     if value.__class__ is not str:
         raise NotPlain
     text = value.strip()
     if text.isdigit() or text.endswith("Z"):
         raise NotPlain
-    parsed = datetime.fromisoformat(text)  # ValueError: caller falls back
+    parsed = datetime.fromisoformat(text)  # ValueError (also for blank text): the caller falls back
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _imei(data: dict, names: tuple[str, ...], pattern) -> str:
-    value = _value(data, names)
+def _imei(value, pattern) -> str:
     if value.__class__ is not str:
         raise NotPlain
     text = value.strip()
@@ -121,26 +120,36 @@ def _imei(data: dict, names: tuple[str, ...], pattern) -> str:
 
 
 def gps_row(data: dict, index: int, cfg: WebhookConfig, imei_pattern) -> dict:
-    """The position_history row of a /pushgps item, exactly as ``parsing._gps`` builds it, or NotPlain."""
-    time_names = cfg.event_time_fields["pushgps"]
-    if any(name.startswith("msg.") for name in time_names):
+    """The position_history row of a /pushgps item, exactly as ``parsing._gps`` builds it, or NotPlain.
+
+    Only items that use the documented field names are taken (an alternative name such as ``speed`` is left
+    to the general reader), so each field is read under one name."""
+    if not GPS_ALTERNATIVE_FIELDS.isdisjoint(data):
         raise NotPlain
-    lat = _number(data, ("lat",), -90, 90)
-    lng = _number(data, ("lng",), -180, 180)
+    get = data.get
+    gps_time = None
+    for name in cfg.event_time_fields["pushgps"]:  # the first present, non-blank one (as Item._find)
+        if name.startswith("msg."):
+            raise NotPlain
+        gps_time = get(name)
+        if gps_time is not None and not (gps_time.__class__ is str and gps_time.strip() in BLANK_TEXT):
+            break
+    lat = _decimal(get("lat"), -90, 90)
+    lng = _decimal(get("lng"), -180, 180)
     if lat is None or lng is None:
         raise NotPlain
-    distance_m = _number(data, ("distance",), 0)
+    distance_m = _decimal(get("distance"), 0)
     return {
-        "imei": _imei(data, ("deviceImei", "imei"), imei_pattern),
-        "gps_time": _time(data, time_names),
+        "imei": _imei(get("deviceImei"), imei_pattern),
+        "gps_time": _time(gps_time),
         "lat": float(lat), "lng": float(lng),
-        "speed_kmh": _number(data, ("gpsSpeed", "speed"), 0),
-        "direction": _integer(data, ("direction",)),
-        "acc_status": _flag(data, ("acc", "accStatus")),
-        "satellite": _integer(data, ("satelliteNum", "gpsNum")),
-        "pos_type": _text(data, ("postType", "posType")),
-        "gps_mode": _integer(data, ("gpsMode",)),
+        "speed_kmh": _decimal(get("gpsSpeed"), 0),
+        "direction": _integer(get("direction")),
+        "acc_status": _flag(get("acc")),
+        "satellite": _integer(get("satelliteNum")),
+        "pos_type": _text(get("postType")),
+        "gps_mode": _integer(get("gpsMode")),
         "odometer_km": None if distance_m is None else distance_m / 1000,  # push distance: odometer in metres
-        "altitude": _number(data, ("altitude",)),
+        "altitude": _decimal(get("altitude")),
         "raw": data, "item": index,
     }

@@ -5,7 +5,8 @@ Every request is validated completely before anything is written: one bad item r
 :mod:`tracksolid_hook.values`; a value that is present but cannot be converted is an error for the fields
 the vendor documents (TRACKSOLID_API.md §7) and ``None`` for the fields we can only guess (oil, temperature,
 OBD, fault codes, trip reports: their field lists are not public). Each row keeps its item's raw JSON, so
-unknown fields are never lost.
+unknown fields are never lost (a /pushgps fix keeps it without the fields whose values are in its columns, see
+:data:`webhook_service.fast_items.GPS_COLUMN_FIELDS`; the whole request is in push_inbox).
 """
 
 from __future__ import annotations

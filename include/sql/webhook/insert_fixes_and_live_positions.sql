@@ -3,12 +3,16 @@
 -- vehicle back in time). One statement reads the request's JSON once for both tables.
 -- %(rows)s: the validated columns, one object per fix; %(items)s: the data_list array exactly as received,
 -- from which each row's raw item is taken by its index (nothing re-encoded, unknown fields kept).
+-- raw keeps the item without %(column_fields)s, the documented fields whose values are in the columns
+-- (webhook_service.fast_items.GPS_COLUMN_FIELDS): unknown fields stay, and the whole request, as sent, is in
+-- push_inbox. So a fix's JSON is stored once, not three times (inbox, history, live).
 -- position_history is the top-level INSERT (it may be a TimescaleDB hypertable); live_positions is a plain
 -- table in a data-modifying CTE, which runs exactly once whether or not the outer query reads it.
 WITH src AS MATERIALIZED (
     SELECT %(items)s::jsonb AS items
 ), fix AS MATERIALIZED (
-    SELECT r.*, ST_SetSRID(ST_MakePoint(r.lng, r.lat), 4326) AS geom, src.items -> r.item AS raw
+    SELECT r.*, ST_SetSRID(ST_MakePoint(r.lng, r.lat), 4326) AS geom,
+           (src.items -> r.item) - %(column_fields)s::text[] AS raw
     FROM src
     CROSS JOIN jsonb_to_recordset(%(rows)s::jsonb) AS r(
         imei text, gps_time timestamptz, lat double precision, lng double precision, speed_kmh numeric,
