@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg2
 import pytest
 
@@ -106,7 +107,7 @@ def _snapshot(cur, day: date, fixes_sql: str) -> dict[str, list[tuple]]:
     return snap
 
 
-def test_numpy_silver_equals_the_sql_reference(dwh):
+def test_numpy_silver_equals_the_sql_reference(dwh, monkeypatch):
     _load(dwh)
     reference = {}
     with dwh.cursor() as cur:
@@ -128,6 +129,15 @@ def test_numpy_silver_equals_the_sql_reference(dwh):
             assert len(rows) > 0 or table in ("silver.geofence_visits",), (day, table, "empty: the data is too tame")
             assert built[table] == rows, f"{day} {table}: {len(built[table])} rows vs {len(rows)} in the reference"
 
+    # A large fleet is read in several passes of a few devices each: the same rows come out.
+    monkeypatch.setenv("FLEET_SILVER_DEVICES_PER_PASS", "7")
+    result = silver_gold.refresh_day(dwh, DAY)
+    assert result["silver"]["devices"] > 7 * 5
+    with dwh.cursor() as cur:
+        in_passes = _snapshot(cur, DAY, "SELECT imei, gps_time, point_state FROM silver.fixes "
+                                        "WHERE local_day = %s ORDER BY 1, 2")
+    assert in_passes == reference[DAY]
+
     # The messy data really exercised the rules it is meant to (else this test would prove little).
     with dwh.cursor() as cur:
         cur.execute("SELECT reason, count(*) FROM silver.rejected_fixes GROUP BY 1")
@@ -141,3 +151,22 @@ def test_numpy_silver_equals_the_sql_reference(dwh):
         visits = cur.fetchone()[0]
     assert reasons.get("spike", 0) > 10 and reasons.get("coordinates", 0) > 10, reasons
     assert states == 4 and mid_day_offline > 0 and odometer_resets > 0 and visits > 0
+
+
+def test_a_pass_reads_only_its_devices_fixes(dwh):
+    from fleet_dwh import silver_build
+
+    _load(dwh)
+    with dwh.cursor() as cur:
+        devices = silver_build.read_devices(cur, DAY_START, DAY_END)
+        chosen = [devices[0].imei_hash, devices[5].imei_hash]
+        everything = silver_build.read_fixes(cur, DAY_START, DAY_END)
+        some = silver_build.read_fixes(cur, DAY_START, DAY_END, chosen)
+        cur.execute("SELECT count(*) FROM bronze.position_history WHERE imei IN (%s, %s) AND gps_time >= %s "
+                    "AND gps_time < %s", (devices[0].imei, devices[5].imei, DAY_START, DAY_END))
+        expected = cur.fetchone()[0]
+    assert set(some["imei_hash"].tolist()) == set(chosen) and len(some["t"]) == expected > 0
+    assert len(everything["t"]) > len(some["t"])
+    # Sorted by (device, time), as the per-device slicing needs.
+    order = np.lexsort((everything["t"], everything["imei_hash"]))
+    assert (order == np.arange(len(order))).all()

@@ -4,12 +4,14 @@ Read: one binary ``COPY`` of every bronze fix around the day (``silver_fixes_exp
 layout maps straight onto numpy arrays — no per-row Python. Compute: the silver rules per device. Write: the
 day's rows are deleted and written again with ``COPY`` (segments, trips, overspeed events, device days,
 rejected fixes), then stops, idle spells and geofence visits are derived from the segments in SQL.
+Memory is bounded by reading large fleets in passes of :func:`devices_per_pass` devices.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,11 +78,13 @@ def read_devices(cur, day_start: datetime, day_end: datetime) -> list[Device]:
     return devices
 
 
-def read_fixes(cur, start: datetime, end: datetime) -> dict[str, np.ndarray]:
-    """Every bronze fix in [start, end) as contiguous column arrays, sorted by (device hash, time)."""
+def read_fixes(cur, start: datetime, end: datetime, imei_hashes: list[int] | None = None) -> dict[str, np.ndarray]:
+    """Bronze fixes in [start, end) — of every device, or of the given ones — as contiguous column arrays,
+    sorted by (device hash, time)."""
     buf = io.BytesIO()
-    cur.copy_expert(cur.mogrify(read_sql("dwh", "silver_fixes_export.sql"), {"from": start, "to": end}).decode(),
-                    buf, size=1 << 20)
+    export = cur.mogrify(read_sql("dwh", "silver_fixes_export.sql"),
+                         {"from": start, "to": end, "imei_hashes": imei_hashes}).decode()
+    cur.copy_expert(export, buf, size=1 << 20)
     data = buf.getbuffer()
     if bytes(data[:11]) != _COPY_HEADER:
         raise RuntimeError("silver: the fix export is not in PostgreSQL's binary COPY format")
@@ -135,9 +139,9 @@ class DayRows:
 
 
 def compute_day(devices: list[Device], fixes: dict[str, np.ndarray], day: str, day_start: int, day_end: int,
-                now_us: int, future_tolerance_us: int) -> DayRows:
-    """The silver rows of one day for every device (pure: arrays in, rows out)."""
-    out = DayRows([], [], [], [], [])
+                now_us: int, future_tolerance_us: int, out: DayRows | None = None) -> DayRows:
+    """The silver rows of one day for the given devices (pure: arrays in, rows out), added to ``out``."""
+    out = out if out is not None else DayRows([], [], [], [], [])
     hashes = fixes["imei_hash"]
     lows = np.searchsorted(hashes, [d.imei_hash for d in devices], "left")
     highs = np.searchsorted(hashes, [d.imei_hash for d in devices], "right")
@@ -187,9 +191,21 @@ _COPY_TARGETS = {
 }
 
 
-def rebuild_silver_day(cur, day) -> dict:
+def devices_per_pass() -> int:
+    """Devices whose fixes are held in memory at once (``FLEET_SILVER_DEVICES_PER_PASS``, default 1,000).
+
+    A day of one device at one fix / 10 s takes ≈ 1.4 MB while it is rebuilt; larger fleets are read in several
+    passes, each reading the day's rows again but keeping only its devices' fixes.
+    """
+    value = int(os.environ.get("FLEET_SILVER_DEVICES_PER_PASS", "1000"))
+    if value < 1:
+        raise ValueError("FLEET_SILVER_DEVICES_PER_PASS must be at least 1")
+    return value
+
+
+def rebuild_silver_day(cur, day, per_pass: int | None = None) -> dict:
     """Rebuild every silver table for one local day in the cursor's open transaction (idempotent)."""
-    timings = {}
+    timings = {"read_s": 0.0, "compute_s": 0.0}
     t0 = time.perf_counter()
     cur.execute(read_sql("dwh", "silver_begin_day.sql"), {"day": day})
     cur.execute(read_sql("dwh", "silver_day_context.sql"), {"day": day})
@@ -197,15 +213,19 @@ def rebuild_silver_day(cur, day) -> dict:
     devices = read_devices(cur, day_start, day_end)
     timings["devices_s"] = time.perf_counter() - t0
 
-    t1 = time.perf_counter()
-    fixes = read_fixes(cur, day_start - context, day_end + context)
-    timings["read_s"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
-    rows = compute_day(devices, fixes, day.isoformat(), to_us(day_start), to_us(day_end), to_us(tx_now),
-                       int(future_tolerance_s * seg.US))
-    del fixes
-    timings["compute_s"] = time.perf_counter() - t2
+    per_pass = per_pass or devices_per_pass()
+    rows = DayRows([], [], [], [], [])
+    for first in range(0, max(len(devices), 1), per_pass):
+        group = devices[first:first + per_pass]
+        t1 = time.perf_counter()
+        fixes = read_fixes(cur, day_start - context, day_end + context,
+                           [d.imei_hash for d in group] if len(devices) > per_pass else None)
+        t2 = time.perf_counter()
+        compute_day(group, fixes, day.isoformat(), to_us(day_start), to_us(day_end), to_us(tx_now),
+                    int(future_tolerance_s * seg.US), out=rows)
+        del fixes
+        timings["read_s"] += t2 - t1
+        timings["compute_s"] += time.perf_counter() - t2
 
     t3 = time.perf_counter()
     cur.execute(read_sql("dwh", "silver_clear_day.sql"), {"day": day})

@@ -6,4 +6,6 @@ COPY (
            coalesce(acc_status::int, -1)::int2, coalesce(odometer_km::float8, 'NaN'::float8)
     FROM bronze.position_history
     WHERE gps_time >= %(from)s AND gps_time < %(to)s
+      -- one pass of several (large fleets): only these devices; NULL = every device
+      AND (%(imei_hashes)s::bigint[] IS NULL OR hashtextextended(imei, 0) = ANY(%(imei_hashes)s::bigint[]))
 ) TO STDOUT (FORMAT binary)
