@@ -161,7 +161,7 @@ def _silver_read_floor(dwh) -> float:
         cur.execute(read_sql("dwh", "silver_day_context.sql"), {"day": DAY})
         day_start, day_end, context, *_ = cur.fetchone()
         export = cur.mogrify(read_sql("dwh", "silver_fixes_export.sql"),
-                             {"from": day_start - context, "to": day_end + context}).decode()
+                             {"from": day_start - context, "to": day_end + context, "imei_hashes": None}).decode()
         t0 = time.perf_counter()
         cur.copy_expert(export, _Discard(), size=1 << 20)
         return time.perf_counter() - t0
