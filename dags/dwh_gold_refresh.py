@@ -91,8 +91,9 @@ def dwh_gold_refresh():
         """Log the gold fleet totals of the refreshed days."""
         from fleet_dwh import silver_gold
         from fleet_dwh.connections import connect
+        from fleet_ingest.mapped import all_results
 
-        days = sorted(silver_gold.parse_day(r["day"]) for r in results)
+        days = sorted(silver_gold.parse_day(r["day"]) for r in all_results(results))
         if not days:
             return []
         dwh = connect("tracksolid_dwh")

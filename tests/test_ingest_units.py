@@ -110,3 +110,29 @@ def test_print_summary_counts_tables_and_accounts(live_conn, capsys):
     assert counts["devices"] == "2" and counts["trips"] == "2" and counts["alarms"] == "0"
     line = next(x for x in text.splitlines() if x.strip().startswith("acct"))
     assert line.split()[1:3] == ["2/2", "0"] and "3.8" in line  # 2.5 + 1.25 rounded to one decimal
+
+
+def test_all_results_slices_the_mapped_results_instead_of_iterating_past_the_end():
+    from collections.abc import Sequence
+
+    from fleet_ingest.mapped import all_results
+
+    class Probing(Sequence):
+        """Like Airflow's lazy sequence: counts single-item fetches, including the miss past the end."""
+
+        def __init__(self, items):
+            self.items, self.item_fetches = items, 0
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, key):
+            if isinstance(key, slice):
+                return self.items[key]
+            self.item_fetches += 1
+            return self.items[key]
+
+    seq = Probing([{"a": 1}, {"a": 2}])
+    assert all_results(seq) == [{"a": 1}, {"a": 2}] and seq.item_fetches == 0
+    assert list(Probing([1, 2])) == [1, 2]  # iteration would fetch 3 times: 2 items and the miss
+    assert all_results(None) == [] and all_results([3]) == [3]

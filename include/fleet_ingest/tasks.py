@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from fleet_ingest import endpoints, planning
 from fleet_ingest.callbacks import on_task_failure
+from fleet_ingest.mapped import all_results
 from fleet_ingest.windows import Window, WindowError, resolve_window
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def plan_detail_batches(registered: list[dict]) -> list[dict]:
     """Batches of the IMEIs device.list returned (or the ``imeis`` param subset of them)."""
     params = get_current_context()["params"]
     subset = set(params.get("imeis") or [])
-    by_target = {r["target"]: [i for i in r["imeis"] if not subset or i in subset] for r in registered}
+    by_target = {r["target"]: [i for i in r["imeis"] if not subset or i in subset] for r in all_results(registered)}
     return planning.make_batches(by_target, api_hook().batch_size)
 
 
@@ -178,7 +179,7 @@ def poll_positions(target: str) -> dict:
 @task
 def plan_missing_batches(polled: list[dict]) -> list[dict]:
     """Batches (≤ batch_size) of the IMEIs location.list omitted, per target."""
-    return planning.make_batches({p["target"]: p["missing"] for p in polled}, api_hook().batch_size)
+    return planning.make_batches({p["target"]: p["missing"] for p in all_results(polled)}, api_hook().batch_size)
 
 
 def summarise(results: list[dict]) -> dict:
@@ -201,7 +202,7 @@ def record_counts(results: list[dict] | None, window: dict | None = None, extra:
                   table: str = "") -> dict:
     """Log the run's counts and attach them to the table's asset event (``outlets`` set by the DAG)."""
     context = get_current_context()
-    summary = summarise([*(results or []), *(extra or [])])
+    summary = summarise([*all_results(results), *all_results(extra)])
     summary["window"] = window
     for asset in context["task"].outlets or []:
         context["outlet_events"][asset].extra = summary
