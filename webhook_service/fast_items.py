@@ -15,13 +15,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from tracksolid_hook.values import BLANK_TEXT, FALSE_TEXT, TRUE_TEXT
 from webhook_service.config import WebhookConfig
 
-#: Same rules as webhook_service.parsing (imported from there would be circular).
-BLANK_TEXT = ("", "null", "NULL")
-INT32 = 2**31 - 1
-TRUE_TEXT = ("1", "on", "true", "yes")
-FALSE_TEXT = ("0", "off", "false", "no")
+INT32 = 2**31 - 1  # integer columns are int4
 
 
 #: /pushgps fields whose values go into position_history columns, under the names the vendor documents

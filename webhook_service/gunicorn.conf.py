@@ -8,8 +8,7 @@ while the others wait on the database; 4 threads per worker overlap those waits.
 context switches and cache misses (on 2 cores, 5 workers x 4 threads used more CPU per request and pushed
 fewer items/s than 3 x 4: ``python -m bench.bench_webhook --workers 5``). Each worker process has its own
 connection pool (``WEBHOOK_DB_POOL_MAX`` connections, by default one per thread, all opened and warmed up at
-start), so keep
-WEBHOOK_WORKERS x WEBHOOK_DB_POOL_MAX below the server's ``max_connections``.
+start), so keep WEBHOOK_WORKERS x WEBHOOK_DB_POOL_MAX below the server's ``max_connections``.
 """
 
 import os

@@ -21,9 +21,9 @@ from typing import Any
 
 import msgspec
 
-from tracksolid_hook.values import blank, parse_time, to_decimal, to_text
+from tracksolid_hook.values import BLANK_TEXT, FALSE_TEXT, TRUE_TEXT, blank, parse_time, to_decimal, to_text
 from webhook_service.config import WebhookConfig
-from webhook_service.fast_items import NotPlain, gps_row
+from webhook_service.fast_items import INT32, NotPlain, gps_row
 
 #: The IoT-Hub push paths (TRACKSOLID_API.md §7), without the leading slash.
 IOTHUB_PATHS = (
@@ -34,7 +34,6 @@ IOTHUB_PATHS = (
 PRO_ALARM_MSG_TYPE = "jimi.push.device.alarm"
 
 IMEI_PATTERN = re.compile(r"^[0-9A-Za-z]{6,32}$")
-INT32 = 2**31 - 1
 #: /pushalarm ``type`` values that carry a device attribute instead of an alarm.
 ATTRIBUTE_TYPES = {"ICCID": "iccid", "VIN": "vin"}
 
@@ -92,7 +91,7 @@ class Item:
             if value is None:
                 continue
             # Inlined tracksolid_hook.values.blank (hot path: every field of every item).
-            if value.__class__ is str and value.strip() in ("", "null", "NULL"):
+            if value.__class__ is str and value.strip() in BLANK_TEXT:
                 continue
             return name, value
         return None
@@ -153,9 +152,9 @@ class Item:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower() if isinstance(value, str | int | float) else None
-        if text in ("1", "on", "true", "yes"):
+        if text in TRUE_TEXT:
             return True
-        if text in ("0", "off", "false", "no"):
+        if text in FALSE_TEXT:
             return False
         if strict:
             self._wrong(name, value, 'a flag ("1"/"0", "ON"/"OFF")')

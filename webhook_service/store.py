@@ -84,10 +84,13 @@ def canonical_payload(path: str, form: dict[str, list[str]]) -> str:
     return json.dumps({"path": path, "form": form}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def payload_sha256(path: str, form: dict[str, list[str]], canonical: str | None = None) -> str:
-    """Hash of :func:`canonical_payload` (pass it when already computed)."""
-    canonical = canonical_payload(path, form) if canonical is None else canonical
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def payload_sha256(path: str, form: dict[str, list[str]]) -> str:
+    """Hash of :func:`canonical_payload`: what recognises a replay."""
+    return _sha256(canonical_payload(path, form))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def describe_dsn(dsn: str) -> str:
@@ -148,7 +151,7 @@ class PushStore:
         self.open()
         self._with_retries(lambda conn: conn.execute("SELECT 1").fetchone())
 
-    def save(self, batch: PushBatch, form: dict[str, list[str]], sha256: str | None = None) -> SaveResult:
+    def save(self, batch: PushBatch, form: dict[str, list[str]]) -> SaveResult:
         """Store the raw request and its rows in one transaction; returns after COMMIT.
 
         All statements go to the server in one pipeline (one round trip instead of one per statement). When
@@ -156,7 +159,7 @@ class PushStore:
         is stored — and only the inbox row's replay counter is bumped."""
         self.open()
         payload = canonical_payload(batch.path, form)  # jsonb orders keys itself: one encoding serves both
-        sha256 = sha256 or payload_sha256(batch.path, form, payload)
+        sha256 = _sha256(payload)  # = payload_sha256(batch.path, form), without encoding the request twice
         inbox = {
             "path": batch.path, "push_format": batch.push_format, "msg_type": batch.msg_type,
             "payload_sha256": sha256, "payload": payload,

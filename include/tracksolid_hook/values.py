@@ -21,8 +21,14 @@ _LOOSE_TIME = re.compile(
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*[^\d\s]*\s*$")
 
 
+#: Text that means "no value", and the flag spellings the API uses (shared with the push receiver's readers).
+BLANK_TEXT = ("", "null", "NULL")
+TRUE_TEXT = ("1", "on", "true", "yes")
+FALSE_TEXT = ("0", "off", "false", "no")
+
+
 def blank(value) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in ("", "null", "NULL"))
+    return value is None or (isinstance(value, str) and value.strip() in BLANK_TEXT)
 
 
 def to_decimal(value) -> Decimal | None:
@@ -67,9 +73,9 @@ def to_bool(value) -> bool | None:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in ("1", "on", "true", "yes"):
+    if text in TRUE_TEXT:
         return True
-    if text in ("0", "off", "false", "no"):
+    if text in FALSE_TEXT:
         return False
     return None
 
