@@ -13,7 +13,6 @@ them instead of the simulator.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -75,8 +74,8 @@ def start_object_store():
 
     bucket = os.environ.setdefault("FLEET_S3_BUCKET", "fleet-dwh")
     server = start_local_moto(bucket, key="demo")
-    endpoint = json.loads(os.environ["AIRFLOW_CONN_FLEET_S3"])["extra"]["endpoint_url"]
-    print(f"object store: moto server {endpoint}, bucket {bucket}")
+    host, port = server.get_host_and_port()
+    print(f"object store: moto server http://{host}:{port}, bucket {bucket}")
     return server
 
 

@@ -75,19 +75,17 @@ class ObjectStore:
 def start_local_moto(bucket: str, *, key: str = "local"):
     """Dev / demo / benchmark only: an in-process moto S3 server on a free loopback port, the ``fleet_s3``
     connection (``AIRFLOW_CONN_FLEET_S3``) pointing at it and ``bucket`` created. Returns the server
-    (call ``.stop()``). moto accepts any credentials: ``key`` is a throw-away value, not a secret."""
+    (call ``.stop()``; ``.get_host_and_port()`` tells where it listens). moto accepts any credentials: ``key``
+    is a throw-away value, not a secret."""
     import json
-    import socket
 
     import boto3
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # port 0: the OS picks a free one
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     os.environ["AIRFLOW_CONN_FLEET_S3"] = json.dumps({
         "conn_type": "aws", "login": key, "password": key,
         "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
