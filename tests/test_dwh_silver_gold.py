@@ -20,11 +20,9 @@ DAY_END = DAY_START + timedelta(days=1)
 
 
 @pytest.fixture
-def dwh(dwh_db):
-    conn = psycopg2.connect(dwh_db)
-    conn.autocommit = True
-    yield conn
-    conn.close()
+def dwh(dwh_conn):
+    """The shared autocommit connection to a fresh warehouse (tests/fixtures/databases.py), by a short name."""
+    return dwh_conn
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import psycopg2
 import pytest
 
 from fleet_dwh import silver_gold
@@ -71,11 +70,9 @@ def reference_function_sql() -> str:
 
 
 @pytest.fixture
-def dwh(dwh_db):
-    conn = psycopg2.connect(dwh_db)
-    conn.autocommit = True
-    yield conn
-    conn.close()
+def dwh(dwh_conn):
+    """The shared autocommit connection to a fresh warehouse (tests/fixtures/databases.py), by a short name."""
+    return dwh_conn
 
 
 def _load(dwh) -> None:

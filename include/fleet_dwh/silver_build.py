@@ -235,7 +235,7 @@ def rebuild_silver_day(cur, day, per_pass: int | None = None) -> dict:
     cur.execute(read_sql("dwh", "silver_geofence_visits.sql"), {"day": day})
     cur.execute(read_sql("dwh", "silver_day_built.sql"), {
         "day": day, "built_at": built_at, "devices": len(devices), "fixes_kept": rows.fixes_kept,
-        "segments": len(rows.segments), "trips": len(rows.trips), "started": built_at})
+        "segments": len(rows.segments), "trips": len(rows.trips)})
     timings["write_s"] = time.perf_counter() - t3
     return {"day": day.isoformat(), "devices": len(devices), "fixes": rows.fixes_kept,
             "segments": len(rows.segments), "trips": len(rows.trips),
