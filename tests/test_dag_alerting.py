@@ -61,7 +61,8 @@ def test_every_scheduled_dag_has_a_deadline_alert(dagbag):
     assert not dagbag.dags["db_migrations"].deadline
 
 
-def test_the_deadline_callback_is_importable_from_plugins_and_awaitable():
+def test_the_deadline_callback_is_importable_from_plugins_and_awaitable(notify_receivers):
+    import asyncio
     import inspect
     import sys
 
@@ -72,6 +73,13 @@ def test_the_deadline_callback_is_importable_from_plugins_and_awaitable():
         sys.path.remove(str(REPO_ROOT / "plugins"))
     assert inspect.iscoroutinefunction(deadline_missed)
     assert deadlines.CALLBACK_PATH == f"{deadline_missed.__module__}.{deadline_missed.__name__}"
+    # The triggerer stores the result in a text column: it must be text.
+    context = {"dag_run": {"dag_id": "dwh_bronze", "dag_run_id": "r1", "state": "running"},
+               "deadline": {"id": "d", "deadline_time": "2026-12-06T04:00:00+00:00"}}
+    output = asyncio.run(deadline_missed(context=context, deadline_name="bronze 1h", interval_s=3600))
+    assert isinstance(output, str) and output.endswith("sent via smtp, chat")
+    notify_receivers.wait_for(mails=1, posts=1)
+    assert len(notify_receivers.mails) == 1 and len(notify_receivers.posts) == 1
 
 
 def test_fleet_deadlines_env_overrides_without_code_changes(monkeypatch):

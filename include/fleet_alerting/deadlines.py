@@ -184,5 +184,5 @@ def notify_deadline_missed(context: dict[str, Any] | None, deadline_name: str = 
     except Exception as exc:  # never lose the alert over formatting
         log.exception("could not format the deadline miss")
         subject, body = f"DEADLINE MISSED ({deadline_name})", f"{deadline_name}\n{exc}\n{context!r}"
-    log.error("DEADLINE MISSED %s", subject)
+    log.error("%s", subject)
     return {"subject": subject, "sent": send_notification(subject, body, severity="warning")}
