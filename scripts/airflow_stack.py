@@ -316,9 +316,16 @@ class AirflowStack:
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
 
-    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> str:
-        body = {"conf": conf or {}, "logical_date": logical_date}
+    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None,
+                run_after: str | None = None) -> str:
+        """A manual run; an early ``run_after`` puts it ahead of runs the scheduler queues meanwhile."""
+        body: dict[str, Any] = {"conf": conf or {}, "logical_date": logical_date}
+        if run_after:
+            body["run_after"] = run_after
         return self.api("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        self.api("DELETE", f"dags/{dag_id}/dagRuns/{run_id}")
 
     def runs(self, dag_id: str) -> list[dict]:
         return self.api("GET", f"dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "run_after"})["dag_runs"]

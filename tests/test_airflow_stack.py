@@ -52,6 +52,21 @@ def _wait(predicate, timeout: float, what: str, stack: AirflowStack):
         time.sleep(1)
 
 
+def _drop_queued_scheduled_runs(stack: AirflowStack, dag_id: str, until_run: str, timeout: float = 120) -> None:
+    """Delete the scheduled run unpausing queued (it waits behind ``until_run``: max_active_runs=1)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = stack.runs(dag_id)
+        for run in runs:
+            if run["run_type"] == "scheduled" and run["state"] == "queued":
+                stack.delete_run(dag_id, run["dag_run_id"])
+                return
+        if any(r["dag_run_id"] == until_run and r["state"] in ("success", "failed") for r in runs) or any(
+                r["run_type"] == "scheduled" for r in runs):
+            return  # too late (it started): it only adds load
+        time.sleep(1)
+
+
 def test_production_scheduler_runs_pool_tasks_asset_chain_and_alerts_once(
         tmp_path, monkeypatch, live_db, dwh_db, live_conn, simulator, fleet_s3, receivers):
     smtp, chat = receivers
@@ -95,12 +110,17 @@ def test_production_scheduler_runs_pool_tasks_asset_chain_and_alerts_once(
         # --- start everything at once: it all runs concurrently under the one scheduler ---------------
         stack.unpause("dwh_gold_refresh")
         stack.unpause("tracksolid_devices")  # daily CronDataInterval, catchup off: one scheduled run now
-        bronze_run = stack.trigger("dwh_bronze", conf={"tables": list(SILVER_INPUT_TABLES)})
+        # Unpausing a cron DAG queues its latest tick at once (a run of every table); the early run_after
+        # puts our manual run of the silver inputs first, and the scheduled one is dropped while it waits.
+        bronze_run = stack.trigger("dwh_bronze", conf={"tables": list(SILVER_INPUT_TABLES)},
+                                   run_after="2026-01-02T00:00:00+00:00")
         stack.unpause("dwh_bronze")
         migrations_run = stack.trigger("db_migrations", conf={"dry_run": True})
         stack.unpause("db_migrations")
         for proc in stack.processes.values():
             descendants_seen |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+
+        _drop_queued_scheduled_runs(stack, "dwh_bronze", until_run=bronze_run)
 
         # --- the endpoint DAG: mapped API tasks in the pool, the table equals the simulator's fleet ---
         devices = stack.wait_for_run("tracksolid_devices", run_type="scheduled", timeout=RUN_TIMEOUT)
