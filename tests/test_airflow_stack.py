@@ -183,3 +183,49 @@ def test_production_scheduler_runs_pool_tasks_asset_chain_and_alerts_once(
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_sigterm_stops_every_process_and_frees_the_port(tmp_path):
+    """``python -m scripts.airflow_stack`` (what ``make up`` runs for Airflow): SIGTERM to it stops the
+    components and everything below them (LocalExecutor workers included), and the API port is free again."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import requests
+
+    from scripts.airflow_stack import REPO, free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.airflow_stack", "--home", str(tmp_path / "home"),
+                             "--port", str(port), "--metadata-db", "sqlite"], cwd=REPO, env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, "the stack exited on its own"
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the API server never answered"
+            time.sleep(1)
+        time.sleep(5)  # let the scheduler start its executor workers
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert len(psutil.Process(proc.pid).children()) == 4  # api-server, scheduler, dag-processor, triggerer
+        names = " ".join(" ".join(p.cmdline()) for p in family)
+        assert "LocalExecutor" in names, "no executor workers below the scheduler"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        _gone, alive = psutil.wait_procs(family, timeout=5)
+        assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+    finally:
+        if proc.poll() is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
