@@ -23,13 +23,10 @@ Run after ``airflow db migrate`` (idempotent; safe to re-run)::
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-log = logging.getLogger("airflow_init")
 
 POOL_NAME = "tracksolid_api"
 POOL_DEFAULT_SLOTS = 4
@@ -86,7 +83,8 @@ def desired_connections(env: Mapping[str, str]) -> dict[str, dict]:
             conn = Connection.from_json(value, conn_id=conn_id) if value.startswith("{") else Connection(
                 conn_id=conn_id, uri=value)
         except Exception as exc:
-            raise InitError(f"{name} is neither connection JSON nor a connection URI: {type(exc).__name__}") from None
+            raise InitError(f"{name} is neither connection JSON nor a connection URI: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
         wanted[conn_id] = {"conn_type": conn.conn_type, "host": conn.host, "port": conn.port, "login": conn.login,
                            "password": conn.password, "schema": conn.schema, "extra": conn.extra_dejson}
     smtp_uri = (env.get("FLEET_SMTP_CONN_URI") or "").strip()
@@ -139,16 +137,16 @@ def apply(env: Mapping[str, str]) -> dict:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="airflow-init: %(message)s")
+    """CLI: report on stdout, errors on stderr (exit 2) — ids and counts only, never a value."""
     try:
         done = apply(os.environ)
     except InitError as exc:
-        log.error("%s", exc)
+        print(f"airflow-init: {exc}", file=sys.stderr)
         return 2
-    log.info("pool %s: %d slots", POOL_NAME, done["pool"][POOL_NAME])
+    print(f"airflow-init: pool {POOL_NAME}: {done['pool'][POOL_NAME]} slots")
     for state in ("created", "updated", "unchanged"):
         if done[state]:
-            log.info("connections %s: %s", state, ", ".join(done[state]))
+            print(f"airflow-init: connections {state}: {', '.join(done[state])}")
     return 0
 
 
