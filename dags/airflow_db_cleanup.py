@@ -8,6 +8,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
+from fleet_alerting import dag_alerting, task_alerting
+
 DOC = """
 ### Airflow metadata and log upkeep
 
@@ -32,8 +34,10 @@ Params: `keep_days` (default env `FLEET_AIRFLOW_KEEP_DAYS`, else 30), `log_keep_
     catchup=False,
     max_active_runs=1,
     doc_md=DOC,
+    **dag_alerting("airflow_db_cleanup"),
     tags=["ops", "airflow", "maintenance"],
-    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=15)},
+    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=15),
+                  **task_alerting(timedelta(hours=1))},
     params={
         "keep_days": Param(int(os.environ.get("FLEET_AIRFLOW_KEEP_DAYS") or 30), type="integer", minimum=1,
                            description="Purge metadata rows older than this many days"),
