@@ -179,9 +179,32 @@ def test_object_store_down_fails_cleanly_and_the_next_run_recovers(airflow_db, a
     assert restartable_s3.keys() == [f"backups/tracksolid_db/{day}.dump", f"backups/tracksolid_db/{day}.json"]
 
 
-def test_pg_dump_failure_leaves_no_object(fleet_s3, live_db):
+def test_a_database_that_cannot_be_dumped_leaves_no_object(fleet_s3, live_db):
     store = ObjectStore.from_connection(bucket=fleet_s3.bucket)
     missing = _target(live_db).with_dbname("no_such_database_for_backup")
     with pytest.raises((backup.BackupError, psycopg2.OperationalError)):
         backup.dump_database(missing, store, RUN_DAY)
     assert fleet_s3.keys() == []
+
+
+def test_pg_dump_failing_midway_leaves_no_object(fleet_s3, live_db, live_conn):
+    """A role that can count every table but not read the sequences: the manifest counts succeed, pg_dump
+    fails (permission denied for a sequence) — the error names it and no object is left."""
+    import uuid
+
+    role = f"backup_test_{uuid.uuid4().hex[:8]}"
+    with live_conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role} LOGIN")
+        cur.execute(f"GRANT USAGE ON SCHEMA tracksolid, ops, public TO {role}")
+        cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA tracksolid, ops, public TO {role}")
+    try:
+        store = ObjectStore.from_connection(bucket=fleet_s3.bucket)
+        target = _target(live_db)
+        limited = PgTarget(target.host, target.port, role, target.dbname)
+        with pytest.raises(backup.BackupError, match="pg_dump exited 1: .*permission denied"):
+            backup.dump_database(limited, store, RUN_DAY, name="tracksolid_db")
+        assert fleet_s3.keys() == []
+    finally:
+        with live_conn.cursor() as cur:
+            cur.execute(f"DROP OWNED BY {role}")
+            cur.execute(f"DROP ROLE {role}")
