@@ -41,6 +41,11 @@ DEFAULT_DEADLINES: dict[str, timedelta] = {
     "dwh_bronze": timedelta(hours=1),                    # 7 runs a day, 05:00-23:00 EAT
     # Queued when the 05:00 EAT bronze run has loaded its tables (≈ 05:15): done by ≈ 06:00 EAT.
     "dwh_gold_refresh": timedelta(minutes=45),
+    # Operations DAGs (include/fleet_ops).
+    "fleet_alerts": timedelta(minutes=10),               # every 15 min
+    "db_backup": timedelta(hours=2),                     # nightly 01:30 EAT
+    "driver_audit": timedelta(minutes=30),               # daily 07:00 EAT
+    "airflow_db_cleanup": timedelta(hours=1),            # daily 02:30 UTC
 }
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
