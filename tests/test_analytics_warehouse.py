@@ -50,10 +50,10 @@ def test_vehicle_days_equal_the_truth(gold, fleet):
     for r in rows:
         plan = fleet.plan(r["imei"], r["day"])
         assert r["week"] == date(2026, 3, 2)
-        assert r["driving_h"] + r["idle_h"] + r["parked_h"] + r["offline_h"] == pytest.approx(24)
+        assert float(r["driving_h"] + r["idle_h"] + r["parked_h"] + r["offline_h"]) == pytest.approx(24)
         assert r["alarms_total"] == alarms_per_day[(r["imei"], r["day"])]
         assert r["idle_cost"] == pytest.approx(float(r["idle_h"]) * 0.8 * 180)
-        assert r["idle_pct_of_shift"] == pytest.approx(100 * float(r["idle_h"]) / 9)
+        assert float(r["idle_pct_of_shift"]) == pytest.approx(100 * float(r["idle_h"]) / 9)
         if r["km"] > 0:
             assert r["alarms_per_100km"] == pytest.approx(r["alarms_total"] * 100 / r["km"])
         if not plan.silent:
