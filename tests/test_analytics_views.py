@@ -206,3 +206,18 @@ def test_sla_inflight_and_active_dispatch_map(live_conn):
     assert [(d["ticket_ref"], d["state"]) for d in dispatch] == [("T-RISK", "moving")]
     assert dispatch[0]["distance_to_site_km"] == pytest.approx(haversine_km(-4.05, 39.60, -4.06, 39.61), rel=0.01)
     assert dispatch[0]["due_at"] == t0 - timedelta(minutes=100) + timedelta(minutes=120)
+
+
+def test_state_since_restarts_after_an_offline_gap(live_conn):
+    """Parked, silent for 3 h (more than offline_gap_s), parked again: parked since the device came back."""
+    t0 = db_now(live_conn)
+    add_device(live_conn, PARKED, "Van Parked")
+    back = t0 - timedelta(hours=1)
+    add_fixes(live_conn, PARKED, still(t0 - timedelta(hours=5), t0 - timedelta(hours=4), 900, -1.2, 36.7, speed=0,
+                                       acc=False)
+              + still(back, t0, 900, -1.2, 36.7, speed=0, acc=False))
+    row = rows_as(live_conn, "SELECT state, state_since FROM tracksolid.v_vehicle_state_now")[0]
+    assert (row["state"], row["state_since"]) == ("parked", back)
+    live_conn.cursor().execute("UPDATE tracksolid.settings SET value = 4 * 3600 WHERE key = 'offline_gap_s'")
+    row = rows_as(live_conn, "SELECT state, state_since FROM tracksolid.v_vehicle_state_now")[0]
+    assert (row["state"], row["state_since"]) == ("parked", t0 - timedelta(hours=5))  # the gap no longer counts
