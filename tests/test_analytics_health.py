@@ -18,7 +18,8 @@ DOC = (REPO / "docs" / "ANALYTICS.md").read_text(encoding="utf-8")
 LIVE_VIEWS = ["v_vehicles", "v_vehicle_state_now", "v_currently_idle", "v_silent_devices", "v_today_tail",
               "v_vehicle_activity_daily", "v_fleet_km_daily", "v_utilisation_daily", "v_alarms_daily",
               "v_driver_aggregates_daily", "v_fleet_today", "v_vehicles_not_moved_today", "v_active_dispatch_map",
-              "v_sla_inflight", "v_endpoint_health", "v_push_inbox_lag", "v_fix_arrival_latency"]
+              "v_sla_inflight", "v_fleet_today_by_city", "v_sla_compliance_daily", "v_endpoint_health",
+              "v_push_inbox_lag", "v_fix_arrival_latency"]
 GOLD_VIEWS = ["v_vehicle_day", "v_vehicle_week", "v_fleet_day_city", "v_fleet_week_city", "v_driver_week",
               "v_service_due"]
 # NOC panels (30 s refresh): never more than per-device index ranges of position_history.
@@ -30,6 +31,7 @@ NOC_QUERIES = [
     "SELECT * FROM tracksolid.v_fleet_today",
     "SELECT * FROM tracksolid.v_vehicles_not_moved_today",
     "SELECT * FROM tracksolid.v_active_dispatch_map",
+    "SELECT * FROM tracksolid.v_fleet_today_by_city",
 ]
 
 

@@ -221,3 +221,45 @@ def test_state_since_restarts_after_an_offline_gap(live_conn):
     live_conn.cursor().execute("UPDATE tracksolid.settings SET value = 4 * 3600 WHERE key = 'offline_gap_s'")
     row = rows_as(live_conn, "SELECT state, state_since FROM tracksolid.v_vehicle_state_now")[0]
     assert (row["state"], row["state_since"]) == ("parked", t0 - timedelta(hours=5))  # the gap no longer counts
+
+
+def test_today_by_city_is_the_sum_of_the_vehicles(live_conn, planted):
+    cities = {r["city"]: r for r in rows_as(live_conn, "SELECT * FROM tracksolid.v_fleet_today_by_city")}
+    assert set(cities) == {"Nairobi", "Mombasa", "Kampala"}  # the inactive Nairobi vehicle is not counted
+    nairobi, mombasa, kampala = cities["Nairobi"], cities["Mombasa"], cities["Kampala"]
+    assert (nairobi["vehicles"], nairobi["parked"], nairobi["idle"]) == (2, 1, 1)
+    assert nairobi["moved_today"] == len(planted["moved_today"] & {PARKED, IDLE})
+    assert (mombasa["vehicles"], mombasa["moving"], mombasa["alarms"]) == (1, 1, len(ALARMS))
+    assert mombasa["km"] == pytest.approx(planted["moving_km"], rel=0.005)
+    assert (kampala["vehicles"], kampala["offline"], kampala["not_moved_today"], kampala["km"]) == (5, 5, 5, 0)
+    assert all(c["day"] == planted["day"] for c in cities.values())
+
+
+def test_sla_compliance_counts_tickets_closed_within_their_minutes(live_conn):
+    t0 = db_now(live_conn)
+    add_device(live_conn, MOVING, "Van Moving", city="Mombasa")
+    tickets = [  # (ref, opened h ago, closed h ago, SLA minutes, dispatched vehicle)
+        ("T-1", 3, 2, 120, MOVING), ("T-2", 5, 1, 120, MOVING), ("T-3", 30, 29.5, 60, None), ("T-4", 2, None, 60, None)]
+    with live_conn.cursor() as cur:
+        for ref, opened, closed, sla, imei in tickets:
+            cur.execute("INSERT INTO ops.tickets (ticket_ref, city, opened_at, sla_minutes, closed_at)"
+                        " VALUES (%s, 'Nairobi', %s, %s, %s)",
+                        (ref, t0 - timedelta(hours=opened), sla,
+                         None if closed is None else t0 - timedelta(hours=closed)))
+            if imei:
+                cur.execute("INSERT INTO tracksolid.dispatch_log (ticket_ref, imei, dispatched_at, arrived_at)"
+                            " VALUES (%s, %s, %s, %s)", (ref, imei, t0 - timedelta(hours=opened),
+                                                         t0 - timedelta(hours=opened) + timedelta(minutes=20)))
+    expected: dict[tuple, list] = {}
+    for _ref, opened, closed, sla, imei in tickets:
+        if closed is None:
+            continue
+        key = (local_day(t0 - timedelta(hours=closed)), "Mombasa" if imei else "Nairobi")
+        expected.setdefault(key, []).append((opened - closed) * 60 <= sla)
+    rows = rows_as(live_conn, "SELECT * FROM tracksolid.v_sla_compliance_daily")
+    assert {(r["day"], r["city"]): (r["tickets_closed"], r["within_sla"]) for r in rows} == {
+        k: (len(v), sum(v)) for k, v in expected.items()}
+    for r in rows:
+        assert float(r["compliance_pct"]) == pytest.approx(100 * r["within_sla"] / r["tickets_closed"], abs=0.01)
+        if r["city"] == "Mombasa":
+            assert float(r["avg_travel_min"]) == pytest.approx(20)
