@@ -273,3 +273,25 @@ def test_sla_compliance_counts_tickets_closed_within_their_minutes(live_conn):
         assert float(r["compliance_pct"]) == pytest.approx(100 * r["within_sla"] / r["tickets_closed"], abs=0.01)
         if r["city"] == "Mombasa":
             assert float(r["avg_travel_min"]) == pytest.approx(20)
+
+
+def test_rollup_failure_never_loses_the_fix(live_conn):
+    """If the rollup cannot be written, the live fix is still stored (the trigger only warns)."""
+    t0 = local_midnight(db_now(live_conn)) - timedelta(hours=12)  # yesterday noon: the pairs share one day
+    add_device(live_conn, MOVING, "Van Moving")
+    add_fixes(live_conn, MOVING, drive(t0 - timedelta(minutes=3), t0 - timedelta(minutes=1), 30, -1.3, 36.8,
+                                       dlat=0.001, dlng=0))
+    before = rows_as(live_conn, "SELECT km, fixes FROM tracksolid.vehicle_day_live", role=None)
+    with live_conn.cursor() as cur:
+        cur.execute("REVOKE INSERT, UPDATE ON tracksolid.vehicle_day_live FROM tracksolid_owner")
+        try:
+            cur.execute("SET ROLE tracksolid_owner")
+            cur.execute("UPDATE tracksolid.live_positions SET gps_time = %s, lat = lat + 0.001 WHERE imei = %s",
+                        (t0, MOVING))
+            assert cur.rowcount == 1
+        finally:
+            cur.execute("RESET ROLE")
+            cur.execute("GRANT INSERT, UPDATE ON tracksolid.vehicle_day_live TO tracksolid_owner")
+    assert rows_as(live_conn, "SELECT gps_time FROM tracksolid.live_positions", role=None) == [{"gps_time": t0}]
+    assert rows_as(live_conn, "SELECT km, fixes FROM tracksolid.vehicle_day_live", role=None) == before
+    assert before[0]["fixes"] == 4 and before[0]["km"] == pytest.approx(3 * haversine_km(-1.3, 36.8, -1.299, 36.8))
