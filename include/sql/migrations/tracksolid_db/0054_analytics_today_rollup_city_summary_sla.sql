@@ -78,12 +78,13 @@ BEGIN
            CASE WHEN c.state = 'moving' THEN c.gps_time END,
            CASE WHEN c.state = 'moving' THEN c.gps_time END,
            c.gps_time, c.state,
-           CASE WHEN c.state = c.prev_state AND c.dt < gap_s
-                THEN coalesce((SELECT y.state_since FROM tracksolid.vehicle_day_live y
-                               WHERE y.imei = c.imei AND y.day IN (c.day, c.prev_day)
-                                 AND y.last_gps_time = c.prev_time AND y.last_state = c.state
-                               ORDER BY y.day DESC LIMIT 1), c.prev_time)
-                ELSE c.gps_time END
+           -- the run goes on: a new day's row takes its start from yesterday's row (today's row, on
+           -- conflict below, keeps its own); a new state or an offline gap starts a run at this fix
+           CASE WHEN c.state <> c.prev_state OR c.dt >= gap_s THEN c.gps_time
+                WHEN c.day = c.prev_day THEN c.prev_time
+                ELSE coalesce((SELECT y.state_since FROM tracksolid.vehicle_day_live y
+                               WHERE y.day = c.prev_day AND y.imei = c.imei
+                                 AND y.last_gps_time = c.prev_time AND y.last_state = c.state), c.prev_time) END
     FROM c
     ON CONFLICT (day, imei) DO UPDATE
     SET km             = r.km + EXCLUDED.km,
@@ -95,7 +96,9 @@ BEGIN
         last_moved_at  = coalesce(EXCLUDED.last_moved_at, r.last_moved_at),
         last_gps_time  = EXCLUDED.last_gps_time,
         last_state     = EXCLUDED.last_state,
-        state_since    = EXCLUDED.state_since,
+        state_since    = CASE WHEN EXCLUDED.state_since = EXCLUDED.last_gps_time THEN EXCLUDED.state_since
+                              WHEN r.last_state = EXCLUDED.last_state THEN r.state_since
+                              ELSE EXCLUDED.state_since END,
         updated_at     = now();
     RETURN NULL;
 EXCEPTION WHEN OTHERS THEN
