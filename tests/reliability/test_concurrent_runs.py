@@ -1,8 +1,9 @@
 """Two runs of one window at once: no duplicates, and one token request between them.
 
 Two processes each run ``dag.test()`` of the trips DAG over the same manual window, released together from
-a barrier, against one simulator and one live database whose token cache starts empty. Every track.mileage
-answer takes a second, so their API calls and upserts overlap.
+a barrier, against one simulator and one live database whose token cache starts empty. The simulator holds
+the first track.mileage request until the other run's first one arrives, so the two runs' API calls and
+upserts overlap for certain (a mapped task's calls are sequential within one run).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,12 +44,12 @@ def _metadata_copy(target_dir) -> dict[str, str]:
 
 def test_two_runs_of_one_window_at_once_add_no_duplicates_and_share_one_token(
         airflow_db, airflow_db_conns, simulator_factory, monkeypatch, tmp_path, record_figure):
-    from tracksolid_simulator import FaultSpec
+    from tracksolid_simulator import api
 
     monkeypatch.setenv("TRACKSOLID_RATE_LIMIT_DIR", str(tmp_path / "rate"))
     server = simulator_factory(clock_start=SIM_NOW, clock_speed=0, devices=8, accounts=2, seed=7)
     monkeypatch.setenv("AIRFLOW_CONN_TRACKSOLID_API",
-                       tracksolid_conn_json(server, max_requests_per_s=200.0, timeout_s=10.0))
+                       tracksolid_conn_json(server, max_requests_per_s=200.0, timeout_s=60.0))
     day = {"start": DAY.isoformat(), "end": DAY_END.isoformat()}
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     run_dag(bag, "tracksolid_devices", conf=day)
@@ -57,7 +59,18 @@ def test_two_runs_of_one_window_at_once_add_no_duplicates_and_share_one_token(
         with conn.cursor() as cur:  # both runs start without a cached token: they must not both fetch one
             cur.execute("DELETE FROM tracksolid.api_token_cache")
         server.clear_request_log()
-        server.set_faults("jimi.device.track.mileage", FaultSpec(probability=1.0, kinds=("slow",), slow_s=1.0))
+        original = api.HANDLERS["jimi.device.track.mileage"]
+        meet, lock, seen = threading.Barrier(RUNS, timeout=120), threading.Lock(), [0]
+
+        def rendezvous(app, params, token, entry, empty):
+            with lock:
+                seen[0] += 1
+                first = seen[0] <= RUNS
+            if first:  # the first request of each run waits for the other's
+                meet.wait()
+            return original(app, params, token, entry, empty)
+
+        monkeypatch.setitem(api.HANDLERS, "jimi.device.track.mileage", rendezvous)
 
         barrier = tmp_path / "barrier"
         barrier.mkdir()
