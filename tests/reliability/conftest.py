@@ -44,7 +44,7 @@ def _module_title(item) -> str:
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if _HERE in Path(str(item.fspath)).resolve().parents:
+        if _HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.reliability)
 
 
