@@ -159,13 +159,26 @@ def _ensure_watermark(dwh_conn, table: BronzeTable):
 
 
 def _mark_failed(dwh_conn, run_row_id: int, error: str) -> None:
+    """Record the failure on the run row. Never raises: when the warehouse connection is the thing that broke
+    (e.g. the server restarted), the caller's exception is the one to report, and the row stays open for the
+    task's retry (or is closed by the next run's :func:`prepare_run`)."""
     try:
-        dwh_conn.rollback()
-    except Exception:  # noqa: BLE001 - the connection may be the thing that broke
-        pass
-    dwh_conn.autocommit = True
-    with dwh_conn.cursor() as cur:
-        cur.execute(_sql("extract_run_failed.sql"), {"id": run_row_id, "error": error})
+        try:
+            dwh_conn.rollback()
+        except Exception:  # noqa: BLE001 - the connection may be the thing that broke
+            pass
+        dwh_conn.autocommit = True
+        with dwh_conn.cursor() as cur:
+            cur.execute(_sql("extract_run_failed.sql"), {"id": run_row_id, "error": error})
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("could not mark extract_runs row %s failed (%s: %s); it stays open until a retry or the next "
+                    "run closes it", run_row_id, type(exc).__name__, exc)
+
+
+def _reset(conn) -> None:
+    """Back to autocommit after a step, unless the connection died (then its error is already propagating)."""
+    if not conn.closed:
+        conn.autocommit = True
 
 
 def extract_table(live_conn, dwh_conn, store: ObjectStore, table_name: str, run_id: str,
@@ -206,8 +219,9 @@ def extract_table(live_conn, dwh_conn, store: ObjectStore, table_name: str, run_
                         cur.copy_expert(copy.as_string(cur), out)
                     rows = cur.rowcount
             finally:
-                live_conn.rollback()  # read only; ends the snapshot
-                live_conn.autocommit = True
+                if not live_conn.closed:
+                    live_conn.rollback()  # read only; ends the snapshot
+                _reset(live_conn)
             store.upload(path, key)
         with dwh_conn.cursor() as cur:
             cur.execute(_sql("extract_run_extracted.sql"), {"id": run_row_id, "rows": rows, "object_key": key})
@@ -329,7 +343,7 @@ def load_object(dwh_conn, store: ObjectStore, manifest: dict) -> dict:
         _mark_failed(dwh_conn, run_row_id, f"load failed (rolled back): {type(exc).__name__}: {exc}")
         raise
     finally:
-        dwh_conn.autocommit = True
+        _reset(dwh_conn)
     log.info("loaded %s rows into bronze.%s", staged, table.name)
     return {"status": "loaded", "rows": staged}
 
