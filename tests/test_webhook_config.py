@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from webhook_service.config import DEFAULT_EVENT_TIME_FIELDS, ConfigError, WebhookConfig
-from webhook_service.parsing import PushValidationError, parse_iothub, parse_pro
+from webhook_service.parsing import parse_iothub, parse_pro
 from webhook_service.store import payload_sha256
 
 ENV = {"WEBHOOK_DATABASE_URL": "host=127.0.0.1 dbname=tracksolid_db", "WEBHOOK_IOTHUB_TOKEN": "a-token"}
