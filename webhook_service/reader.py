@@ -133,7 +133,9 @@ class Item:
             return None
         if (low is not None and number < low) or (high is not None and number > high):
             if strict or required:
-                self._wrong(name, value, f"between {low} and {high}")
+                bounds = (f"between {low} and {high}" if low is not None and high is not None
+                          else f"at least {low}" if low is not None else f"at most {high}")
+                self._wrong(name, value, bounds)
             return None
         return number
 
