@@ -19,10 +19,13 @@ from tracksolid_hook.audit import AuditLog
 from tracksolid_hook.batching import chunk, dedupe, split_window, unique_imeis
 from tracksolid_hook.errors import (
     TracksolidApiError,
+    TracksolidConfigError,
     TracksolidError,
     TracksolidResponseError,
     TracksolidRetryExhausted,
 )
+from tracksolid_hook.failures import describe_transport_error, fix_hint, is_name_resolution_failure
+from tracksolid_hook.payloads import obd_page, paged, parking_page, result_rows
 from tracksolid_hook.ratelimit import FileRateLimiter
 from tracksolid_hook.settings import TracksolidSettings, settings_from_connection
 from tracksolid_hook.signing import password_md5, signed_params
@@ -42,6 +45,10 @@ TRACK_MILEAGE = "jimi.device.track.mileage"
 PARKING = "jimi.open.platform.report.parking"
 ALARM_LIST = "jimi.device.alarm.list"
 OBD_LIST = "jimi.device.obd.list"
+CHILD_LIST = "jimi.user.child.list"
+#: Sub-account discovery stops at this depth / this many accounts (a loop in the platform's answer).
+MAX_CHILD_DEPTH = 4
+MAX_TARGETS = 500
 
 #: Doc: alarm.list and obd.list take page_size 1..100.
 DOC_MAX_PAGE_SIZE = 100
@@ -58,8 +65,13 @@ class TracksolidHook(BaseHook):
 
     ``app_key``, ``app_secret``
         issued by Jimi (required).
-    ``targets`` [``[login]``]
-        account targets — JSON list or comma-separated string.
+    ``targets`` [discovered]
+        account targets — JSON list or comma-separated string. Without it the targets are the login and
+        its sub-accounts, discovered with ``jimi.user.child.list`` (:meth:`account_targets`).
+    ``discover_targets`` [true without ``targets``]
+        whether to add the sub-accounts of the login (false: the login alone).
+    ``scheme`` [https]
+        scheme of a bare host (the URI form's only way to say ``http``, besides ``tracksolid://http://…``).
     ``batch_size`` [50]
         IMEIs per call (production rule); never above ``method_imei_caps``.
     ``token_ttl_s`` [7200]
@@ -84,6 +96,9 @@ class TracksolidHook(BaseHook):
         API codes retried with backoff (HTTP 5xx, connection errors and timeouts always are).
     ``token_invalid_codes`` [[1004]]
         codes meaning "token invalid": renew once (re-signed) and retry.
+    ``fail_fast_codes`` [[1001, 1002, 1007, 1008, 219, 220, 1100]]
+        API codes that fail the same way on every attempt (wrong secret, password, IMEI, IMEI cap): the
+        error names the setting to fix and the task fails without retrying.
     ``sign_error_codes`` [[]]
         codes the platform uses for a bad signature / stale timestamp: re-sign once with a fresh
         timestamp and retry (which code that is — 1001 or 1004 — is not documented).
@@ -133,14 +148,68 @@ class TracksolidHook(BaseHook):
 
     @cached_property
     def settings(self) -> TracksolidSettings:
-        settings = settings_from_connection(self.get_connection(self.tracksolid_conn_id))
+        try:
+            conn = self.get_connection(self.tracksolid_conn_id)
+        except Exception as exc:
+            if "not defined" not in str(exc) and type(exc).__name__ != "AirflowNotFoundException":
+                raise
+            raise TracksolidConfigError(
+                f"Airflow connection {self.tracksolid_conn_id!r} is not defined: create it (type tracksolid) "
+                f"or set AIRFLOW_CONN_{self.tracksolid_conn_id.upper()}") from exc
+        try:
+            settings = settings_from_connection(conn)
+        except TracksolidConfigError as exc:
+            raise TracksolidConfigError(f"connection {self.tracksolid_conn_id!r}: {exc}") from exc
         _mask(settings.password, settings.app_secret, password_md5(settings.password))
         return settings
 
     @property
     def targets(self) -> list[str]:
-        """Account targets (extra ``targets``), default ``[login]``."""
+        """Account targets as configured (extra ``targets``), default ``[login]``; see
+        :meth:`account_targets` for the list with discovered sub-accounts."""
         return list(self.settings.targets)
+
+    def account_targets(self) -> list[str]:
+        """The targets to ingest: the ``targets`` extra, or — without it — the login and every sub-account
+        below it (``jimi.user.child.list``, breadth-first). A head account usually owns no device itself,
+        so without discovery it would list 0 devices and every DAG would succeed doing nothing."""
+        s = self.settings
+        if not s.discover_targets:
+            return list(s.targets)
+        found = [s.account]
+        frontier = [s.account]
+        for _ in range(MAX_CHILD_DEPTH):
+            following = []
+            for parent in frontier:
+                try:
+                    children = self.child_accounts(parent)
+                except TracksolidApiError as exc:
+                    raise TracksolidConfigError(
+                        f"no 'targets' extra in connection {self.tracksolid_conn_id!r} and sub-account "
+                        f"discovery (jimi.user.child.list for {parent}) failed: {exc}. Set the extra "
+                        "'targets' to the account names to ingest") from exc
+                for child in children:
+                    if child not in found and len(found) < MAX_TARGETS:
+                        found.append(child)
+                        following.append(child)
+            if not following:
+                break
+            frontier = following
+        log.info("targets discovered under %s: %s", s.account, ", ".join(found))
+        return found
+
+    def child_accounts(self, target: str) -> list[str]:
+        """``jimi.user.child.list``: the account names directly below ``target``."""
+        _, items = self._fetch(CHILD_LIST, {"target": target}, result_rows, target=target)
+        names = []
+        for item in items:
+            name = to_text(item.get("account")) if isinstance(item, dict) else to_text(item)
+            if name:
+                names.append(name)
+            else:
+                log.warning("%s (target %s): item without an account name ignored: %s", CHILD_LIST, target,
+                            json.dumps(item, default=str)[:500])
+        return names
 
     @property
     def batch_size(self) -> int:
@@ -198,7 +267,7 @@ class TracksolidHook(BaseHook):
                 DEVICE_LIST, {"target": self.targets[0]}, target=self.targets[0],
                 imei_count=None, batch=None, token=token,
             )
-            count = len(envelope.get("result") or [])
+            count = len(result_rows(envelope))
             return True, f"token obtained; {count} devices under {self.targets[0]}"
         except Exception as exc:
             return False, self._scrub(str(exc))
@@ -293,9 +362,24 @@ class TracksolidHook(BaseHook):
         return self._call(method, dict(params or {}), target=target, imei_count=imei_count, batch=batch,
                           token=...)
 
-    def _call(self, method, params, *, target, imei_count, batch, token) -> dict:
+    def _fetch(self, method: str, params: dict, extract: Callable[[dict], Any], *, target: str | None = None,
+               imei_count: int | None = None, batch: Any = None) -> tuple[dict, Any]:
+        """Like :meth:`call`, and read the rows with ``extract`` (a :mod:`~tracksolid_hook.payloads`
+        reader) before the attempt is audited: the audit row counts the rows really read, and a payload
+        of an unexpected shape is audited as an error and raised (never a silent zero)."""
+        holder: dict[str, Any] = {}
+
+        def keep(envelope: dict):
+            holder["items"] = extract(envelope)
+            return holder["items"]
+
+        envelope = self._call(method, dict(params or {}), target=target, imei_count=imei_count, batch=batch,
+                              token=..., extract=keep)
+        return envelope, holder.get("items")
+
+    def _call(self, method, params, *, target, imei_count, batch, token, extract=None) -> dict:
         """``token=...`` → use (and renew) the cached token; ``None`` → unauthenticated (token methods);
-        a :class:`Token` → exactly that one."""
+        a :class:`Token` → exactly that one. ``extract`` reads the rows of a successful envelope."""
         s = self.settings
         authenticated = token is not None
         managed_token = token is ...
@@ -313,10 +397,23 @@ class TracksolidHook(BaseHook):
             outcome = self._attempt(request)
             api_code = outcome["api_code"]
             if outcome["envelope"] is not None and api_code == 0:
+                try:
+                    items = extract(outcome["envelope"]) if extract is not None else None
+                except TracksolidResponseError as exc:
+                    # Valid JSON of the wrong shape: the same answer would come again — audit and fail.
+                    self._audit.write(
+                        method=method, target=target, imei_count=imei_count, attempt=attempt,
+                        http_status=outcome["http_status"], api_code=0, row_count=None,
+                        duration_ms=outcome["duration_ms"], error=self._scrub(str(exc)),
+                    )
+                    raise TracksolidResponseError(str(exc), method=method, target=target, batch=batch) from exc
+                if isinstance(items, tuple):
+                    items = items[0]
                 self._audit.write(
                     method=method, target=target, imei_count=imei_count, attempt=attempt,
                     http_status=outcome["http_status"], api_code=0,
-                    row_count=_row_count(outcome["envelope"]), duration_ms=outcome["duration_ms"],
+                    row_count=len(items) if isinstance(items, list) else _row_count(outcome["envelope"]),
+                    duration_ms=outcome["duration_ms"],
                 )
                 return outcome["envelope"]
 
@@ -340,8 +437,14 @@ class TracksolidHook(BaseHook):
                     if api_code == 1001 and authenticated:
                         log.warning("%s: parameter error; parameters sent: %s", method,
                                     self._scrub(json.dumps(params, default=str, ensure_ascii=False)))
-                    raise TracksolidApiError(api_code, self._scrub(outcome["message"]),
-                                             method=method, target=target, batch=batch)
+                    fatal = api_code in s.fail_fast_codes
+                    raise TracksolidApiError(
+                        api_code, self._scrub(outcome["message"]), method=method, target=target, batch=batch,
+                        retriable=not fatal,
+                        hint=fix_hint(api_code, method, self.tracksolid_conn_id) if fatal else None)
+            elif outcome.get("fatal"):
+                raise TracksolidConfigError(f"{error} — check the host of connection {self.tracksolid_conn_id!r}",
+                                            method=method, target=target, batch=batch)
             elif not outcome["retryable"]:
                 raise TracksolidResponseError(error or "unreadable response", method=method, target=target,
                                               batch=batch)
@@ -362,12 +465,14 @@ class TracksolidHook(BaseHook):
         t0 = time.monotonic()
         try:
             response = self._http().post(s.url, data=request, timeout=s.timeout_s)
-        except requests.Timeout:
-            outcome.update(error=f"timeout after {s.timeout_s}s", retryable=True)
+        except requests.Timeout as exc:
+            outcome.update(error=f"{describe_transport_error(exc, s.url)} after {s.timeout_s}s", retryable=True)
         except requests.ConnectionError as exc:
-            outcome.update(error=f"connection error ({type(exc).__name__})", retryable=True)
+            # A name that does not resolve is a setting, not an outage: fail at once.
+            outcome.update(error=describe_transport_error(exc, s.url), retryable=True,
+                           fatal=is_name_resolution_failure(exc))
         except requests.RequestException as exc:
-            outcome.update(error=f"request failed ({type(exc).__name__})", retryable=False)
+            outcome.update(error=f"request failed: {describe_transport_error(exc, s.url)}", retryable=False)
         else:
             outcome["http_status"] = response.status_code
             if response.status_code >= 500 or response.status_code == 429:
@@ -415,7 +520,8 @@ class TracksolidHook(BaseHook):
         if begin.tzinfo is None or end.tzinfo is None:
             raise ValueError("begin/end must be aware datetimes (UTC)")
         now = datetime.now(UTC).replace(microsecond=0)
-        return begin.astimezone(UTC), min(end.astimezone(UTC), now - timedelta(seconds=1))
+        # [begin, end) is sent with end_time = end - 1 s (inclusive), so end = now is already in the past.
+        return begin.astimezone(UTC), min(end.astimezone(UTC), now)
 
     def _span(self, method: str) -> timedelta:
         days = self.settings.max_span_days.get(method)
@@ -432,9 +538,9 @@ class TracksolidHook(BaseHook):
         start_row = s.start_row_base
         previous: list | None = None
         for _ in range(s.max_pages):
-            envelope = self.call(method, {**params, "start_row": start_row, "page_size": s.page_size},
-                                 target=target, imei_count=len(batch), batch=_batch_label(batch))
-            page, total = extract(envelope)
+            _, (page, total) = self._fetch(method, {**params, "start_row": start_row, "page_size": s.page_size},
+                                           extract, target=target, imei_count=len(batch),
+                                           batch=_batch_label(batch))
             if page == previous and page:
                 log.warning("%s: server repeated a page (start_row ignored?); stopping", method)
                 break
@@ -455,9 +561,9 @@ class TracksolidHook(BaseHook):
         items: list = []
         previous: list | None = None
         for page_no in range(1, s.max_pages + 1):
-            envelope = self.call(method, {**params, "page_no": page_no, "page_size": page_size},
-                                 target=target, imei_count=len(batch), batch=_batch_label(batch))
-            page, total = extract(envelope)
+            _, (page, total) = self._fetch(method, {**params, "page_no": page_no, "page_size": page_size},
+                                           extract, target=target, imei_count=len(batch),
+                                           batch=_batch_label(batch))
             if page == previous and page:
                 log.warning("%s: server repeated a page (page_no ignored?); stopping", method)
                 break
@@ -473,9 +579,9 @@ class TracksolidHook(BaseHook):
 
     def list_devices(self, target: str) -> list[dict]:
         """``jimi.user.device.list`` for one account target → ``devices`` rows (+ ``account``=target)."""
-        envelope = self.call(DEVICE_LIST, {"target": target}, target=target)
+        _, items = self._fetch(DEVICE_LIST, {"target": target}, result_rows, target=target)
         rows = self._report(DEVICE_LIST, parsers.parse_items(
-            parsers.parse_device_list_item, _list(envelope.get("result")), account=target), target)
+            parsers.parse_device_list_item, items, account=target), target)
         return dedupe(rows, parsers.ROW_KEYS["devices"])
 
     def device_detail(self, imei: str) -> dict:
@@ -483,6 +589,8 @@ class TracksolidHook(BaseHook):
         Merge it into the list row with :func:`tracksolid_hook.parsers.merge_device`."""
         envelope = self.call(DEVICE_DETAIL, {"imei": imei}, imei_count=1, batch=imei)
         result = envelope.get("result")
+        if isinstance(result, list) and len(result) == 1:  # a one-row array instead of the object
+            result = result[0]
         if not isinstance(result, dict):
             raise TracksolidResponseError("device detail has no result object", method=DEVICE_DETAIL,
                                           batch=imei)
@@ -493,22 +601,21 @@ class TracksolidHook(BaseHook):
                                           batch=imei) from exc
 
     def location_list(self, target: str) -> list[dict]:
-        """``jimi.user.device.location.list`` → ``live_positions`` rows (devices without a fix are
-        rejected and logged; devices may also be silently missing — see :meth:`location_get`)."""
-        envelope = self.call(LOCATION_LIST, {"target": target, "map_type": self.settings.map_type},
-                             target=target)
-        rows = self._report(LOCATION_LIST, parsers.parse_items(
-            parsers.parse_location, _list(envelope.get("result"))), target)
+        """``jimi.user.device.location.list`` → ``live_positions`` rows. A device that never had a fix
+        (``hbTime`` but no ``gpsTime``) gives a row with ``gps_time`` None (its heartbeat and online state);
+        devices may also be silently missing — see :meth:`location_get`."""
+        _, items = self._fetch(LOCATION_LIST, {"target": target, "map_type": self.settings.map_type},
+                               result_rows, target=target)
+        rows = self._report(LOCATION_LIST, parsers.parse_items(parsers.parse_location, items), target)
         return dedupe(rows, parsers.ROW_KEYS["live_positions"])
 
     def location_get(self, imeis: Sequence[str]) -> list[dict]:
         """``jimi.device.location.get`` for any number of IMEIs (batched) → ``live_positions`` rows."""
         rows: list[dict] = []
         for batch in self._batches(LOCATION_GET, imeis):
-            envelope = self.call(LOCATION_GET, {"imeis": ",".join(batch), "map_type": self.settings.map_type},
-                                 imei_count=len(batch), batch=_batch_label(batch))
-            rows += self._report(LOCATION_GET, parsers.parse_items(
-                parsers.parse_location, _list(envelope.get("result"))), None)
+            _, items = self._fetch(LOCATION_GET, {"imeis": ",".join(batch), "map_type": self.settings.map_type},
+                                   result_rows, imei_count=len(batch), batch=_batch_label(batch))
+            rows += self._report(LOCATION_GET, parsers.parse_items(parsers.parse_location, items), None)
         return dedupe(rows, parsers.ROW_KEYS["live_positions"])
 
     def track_list(self, imei: str, begin: datetime, end: datetime) -> list[dict]:
@@ -517,28 +624,29 @@ class TracksolidHook(BaseHook):
         begin, end = self._window(begin, end)
         rows: list[dict] = []
         for b, e in split_window(begin, end, self._span(TRACK_LIST)):
-            envelope = self.call(
+            if _closed_end(b, e) is None:
+                continue
+            _, items = self._fetch(
                 TRACK_LIST,
-                {"imei": imei, "begin_time": format_api_time(b), "end_time": format_api_time(e),
+                {"imei": imei, "begin_time": format_api_time(b), "end_time": _closed_end(b, e),
                  "map_type": self.settings.map_type},
-                imei_count=1, batch=imei,
+                result_rows, imei_count=1, batch=imei,
             )
-            rows += self._report(TRACK_LIST, parsers.parse_items(
-                parsers.parse_track_point, _list(envelope.get("result")), imei=imei), None)
+            rows += self._report(TRACK_LIST, parsers.parse_items(parsers.parse_track_point, items, imei=imei),
+                                 None)
         return sorted(dedupe(rows, parsers.ROW_KEYS["position_history"]), key=lambda r: r["gps_time"])
 
     def track_mileage(self, imeis: Sequence[str], begin: datetime, end: datetime) -> list[dict]:
         """``jimi.device.track.mileage`` → ``trips`` rows (``distance_km`` = metres / 1000), paged by
         ``start_row``."""
         begin, end = self._window(begin, end)
-        if begin >= end:
+        if _closed_end(begin, end) is None:
             return []
         rows: list[dict] = []
         for batch in self._batches(TRACK_MILEAGE, imeis):
             params = {"imeis": ",".join(batch), "begin_time": format_api_time(begin),
-                      "end_time": format_api_time(end)}
-            items = self._pages_by_start_row(
-                TRACK_MILEAGE, params, lambda env: (_list(env.get("result")), None), target=None, batch=batch)
+                      "end_time": _closed_end(begin, end)}
+            items = self._pages_by_start_row(TRACK_MILEAGE, params, paged(result_rows), target=None, batch=batch)
             rows += self._report(TRACK_MILEAGE, parsers.parse_items(parsers.parse_trip, items), None)
         return dedupe(rows, parsers.ROW_KEYS["trips"])
 
@@ -549,13 +657,13 @@ class TracksolidHook(BaseHook):
         if acc_type not in ("off", "on"):
             raise ValueError(f"acc_type must be 'off' or 'on', got {acc_type!r}")
         begin, end = self._window(begin, end)
-        if begin >= end:
+        if _closed_end(begin, end) is None:
             return []
         rows: list[dict] = []
         for batch in self._batches(PARKING, imeis):
             params = {"account": account, "imeis": ",".join(batch), "start_time": format_api_time(begin),
-                      "end_time": format_api_time(end), "acc_type": self.settings.acc_type_values[acc_type]}
-            items = self._pages_by_start_row(PARKING, params, _parking_page, target=account, batch=batch)
+                      "end_time": _closed_end(begin, end), "acc_type": self.settings.acc_type_values[acc_type]}
+            items = self._pages_by_start_row(PARKING, params, parking_page, target=account, batch=batch)
             rows += self._report(PARKING, parsers.parse_items(parsers.parse_parking, items, acc_type=acc_type),
                                  account)
         return dedupe(rows, parsers.ROW_KEYS["parking_events"])
@@ -569,10 +677,11 @@ class TracksolidHook(BaseHook):
             pending = split_window(begin, end, self._span(ALARM_LIST))
             while pending:
                 b, e = pending.pop(0)
+                if _closed_end(b, e) is None:
+                    continue
                 params = {"imeis": ",".join(batch), "begin_time": format_api_time(b),
-                          "end_time": format_api_time(e)}
-                items = self._pages_by_page_no(
-                    ALARM_LIST, params, lambda env: (_list(env.get("result")), None), target=None, batch=batch)
+                          "end_time": _closed_end(b, e)}
+                items = self._pages_by_page_no(ALARM_LIST, params, paged(result_rows), target=None, batch=batch)
                 if len(items) >= self.settings.alarm_row_cap and e - b > MIN_ALARM_SPLIT:
                     middle = b + (e - b) / 2
                     middle = middle.replace(microsecond=0)
@@ -590,9 +699,11 @@ class TracksolidHook(BaseHook):
         rows: list[dict] = []
         for batch in self._batches(OBD_LIST, imeis):
             for b, e in split_window(begin, end, self._span(OBD_LIST)):
+                if _closed_end(b, e) is None:
+                    continue
                 params = {"account": account, "imeis": ",".join(batch), "start_time": format_api_time(b),
-                          "end_time": format_api_time(e)}
-                items = self._pages_by_page_no(OBD_LIST, params, _obd_page, target=account, batch=batch)
+                          "end_time": _closed_end(b, e)}
+                items = self._pages_by_page_no(OBD_LIST, params, obd_page, target=account, batch=batch)
                 rows += self._report(OBD_LIST, parsers.parse_items(parsers.parse_obd, items), account)
         return dedupe(rows, parsers.ROW_KEYS["obd_readings"])
 
@@ -610,8 +721,14 @@ def _mask(*values: str | None) -> None:
             mask_secret(value)
 
 
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
+def _closed_end(begin: datetime, end: datetime) -> str | None:
+    """The ``end_time`` to send for the half-open window ``[begin, end)``: the API's end is inclusive and
+    its times have 1-second resolution, so ``end - 1 s`` asks for exactly the window. None when the window
+    holds no whole second after ``begin`` (nothing to ask for)."""
+    last = (end - timedelta(seconds=1)).replace(microsecond=0)
+    if end.microsecond:
+        last = end.replace(microsecond=0)
+    return format_api_time(last) if last > begin else None
 
 
 def _batch_label(batch: Sequence[str]) -> str:
@@ -619,20 +736,6 @@ def _batch_label(batch: Sequence[str]) -> str:
     if not batch:
         return "empty"
     return batch[0] if len(batch) == 1 else f"{batch[0]}..{batch[-1]} ({len(batch)})"
-
-
-def _parking_page(envelope: dict) -> tuple[list, int | None]:
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        return [], None
-    return _list(data.get("rows")), to_int(data.get("dataTotalRows"))
-
-
-def _obd_page(envelope: dict) -> tuple[list, int | None]:
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        return _list(envelope.get("result")), None
-    return _list(data.get("result")), to_int(data.get("totalRecord"))
 
 
 def _row_count(envelope: dict) -> int:

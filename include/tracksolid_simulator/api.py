@@ -359,7 +359,9 @@ class SimulatorApp:
             raise ApiError(1001, f"{end_key} should be earlier than current time")
         if end - begin > timedelta(days=max_days):
             raise ApiError(1001, f"time range exceeds {max_days:g} days")
-        return begin, end
+        # The platform's end_time is inclusive (times have 1-second resolution); the truth queries are
+        # half-open, so [begin, end] on the wire is [begin, end + 1 s) in the truth.
+        return begin, end + timedelta(seconds=1)
 
 
 def _imei_count(params: dict) -> int:
