@@ -5,7 +5,11 @@ Outcomes (``kinds`` / ``sequence`` items; ints are accepted for the codes):
 * ``"-1"`` system busy · ``"1004"`` token revoked mid-run (the presented token stops working) ·
   ``"1006"`` too frequent · ``"http500"`` / ``"http502"`` · ``"slow"`` (answer after ``slow_s``, past the
   client timeout) · ``"truncate"`` (cut JSON, HTTP 200) · ``"empty"`` (success with no rows, as production
-  saw from report.parking) · ``"ok"`` / ``None`` normal answer.
+  saw from report.parking) · ``"result_object"`` (the ``result`` array wrapped as ``{"list": [...]}``, as
+  some integrations report) · ``"result_single"`` (a one-row ``result`` array sent as the bare row object) ·
+  ``"result_scalar"`` (``result`` is a number: a shape no client can read) · ``"never_fixed"`` (location
+  rows of devices that never had a fix: ``hbTime`` and status, no ``gpsTime``, lat/lng 0) · ``"ok"`` /
+  ``None`` normal answer.
 
 ``missing_ratio`` silently drops that fraction of devices from ``jimi.user.device.location.list``.
 A sequence is consumed one item per request to the method; afterwards answers are normal (then
@@ -18,7 +22,8 @@ import random
 import threading
 from dataclasses import asdict, dataclass, field
 
-FAULT_KINDS = ("ok", "-1", "1004", "1006", "http500", "http502", "slow", "truncate", "empty")
+FAULT_KINDS = ("ok", "-1", "1004", "1006", "http500", "http502", "slow", "truncate", "empty", "result_object",
+               "result_single", "result_scalar", "never_fixed")
 _ALIASES = {-1: "-1", 1004: "1004", 1006: "1006", 500: "http500", 502: "http502", "500": "http500",
             "502": "http502", "busy": "-1", "revoke": "1004", "rate": "1006", "truncated": "truncate",
             None: "ok"}
