@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the sim_env fixture is imported, then requested by name)
 """Issue 12, API client: errors no retry can fix fail at once naming the setting; transport errors name the
 URL and the reason; payload variants (result as an object, a bare row, an unreadable shape; devices that
 never had a fix); sub-account discovery; the URI connection form with an http:// endpoint.
@@ -13,7 +14,7 @@ import pytest
 
 from fleet_ingest import endpoints
 from tests.fixtures.databases import scalar
-from tests.test_hook_simulator import DAY_BEGIN, DAY_END, FAST_RETRY, audit_rows, methods, sim_env  # noqa: F401
+from tests.test_hook_simulator import FAST_RETRY, audit_rows, methods, sim_env  # noqa: F401 (fixture)
 from tracksolid_hook import TracksolidApiError, TracksolidConfigError, TracksolidHook
 from tracksolid_hook.errors import TracksolidResponseError, TracksolidRetryExhausted, is_retriable
 from tracksolid_simulator import FaultSpec
