@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import requests
@@ -200,7 +200,7 @@ class TracksolidHook(BaseHook):
 
     def child_accounts(self, target: str) -> list[str]:
         """``jimi.user.child.list``: the account names directly below ``target``."""
-        _, items = self._fetch(CHILD_LIST, {"target": target}, result_rows, target=target)
+        items, _ = self._fetch(CHILD_LIST, {"target": target}, result_rows, target=target)
         names = []
         for item in items:
             name = to_text(item.get("account")) if isinstance(item, dict) else to_text(item)
@@ -362,20 +362,30 @@ class TracksolidHook(BaseHook):
         return self._call(method, dict(params or {}), target=target, imei_count=imei_count, batch=batch,
                           token=...)
 
-    def _fetch(self, method: str, params: dict, extract: Callable[[dict], Any], *, target: str | None = None,
-               imei_count: int | None = None, batch: Any = None) -> tuple[dict, Any]:
-        """Like :meth:`call`, and read the rows with ``extract`` (a :mod:`~tracksolid_hook.payloads`
-        reader) before the attempt is audited: the audit row counts the rows really read, and a payload
-        of an unexpected shape is audited as an error and raised (never a silent zero)."""
+    def _fetch(self, method: str, params: dict, extract: Callable[[dict], Any], *,
+               parse: Callable[[list], parsers.ParseResult] | None = None, target: str | None = None,
+               imei_count: int | None = None, batch: Any = None) -> tuple[Any, parsers.ParseResult | None]:
+        """Like :meth:`call`, then read the items with ``extract`` (a :mod:`~tracksolid_hook.payloads`
+        reader) and the rows with ``parse`` *before* the attempt is audited: the audit row counts the rows
+        really produced and names the rejected items, and a payload that cannot be read is audited as an
+        error and raised (never a silent zero). Returns (what ``extract`` returned, the parse result)."""
         holder: dict[str, Any] = {}
 
-        def keep(envelope: dict):
-            holder["items"] = extract(envelope)
-            return holder["items"]
+        def read(envelope: dict) -> tuple[int, str | None]:
+            got = extract(envelope)
+            items = got[0] if isinstance(got, tuple) else got
+            try:
+                parsed = parse(items) if parse is not None else None
+            except Exception as exc:  # a parser bug or a shape it does not know: the batch fails, audited
+                raise TracksolidResponseError(f"payload could not be parsed: {type(exc).__name__}: {exc}") from exc
+            holder.update(got=got, parsed=parsed)
+            if parsed is None:
+                return len(items), None
+            return len(parsed.rows), _reject_note(parsed)
 
-        envelope = self._call(method, dict(params or {}), target=target, imei_count=imei_count, batch=batch,
-                              token=..., extract=keep)
-        return envelope, holder.get("items")
+        self._call(method, dict(params or {}), target=target, imei_count=imei_count, batch=batch, token=...,
+                   extract=read)
+        return holder["got"], holder["parsed"]
 
     def _call(self, method, params, *, target, imei_count, batch, token, extract=None) -> dict:
         """``token=...`` → use (and renew) the cached token; ``None`` → unauthenticated (token methods);
@@ -398,7 +408,7 @@ class TracksolidHook(BaseHook):
             api_code = outcome["api_code"]
             if outcome["envelope"] is not None and api_code == 0:
                 try:
-                    items = extract(outcome["envelope"]) if extract is not None else None
+                    count, note = extract(outcome["envelope"]) if extract is not None else (None, None)
                 except TracksolidResponseError as exc:
                     # Valid JSON of the wrong shape: the same answer would come again — audit and fail.
                     self._audit.write(
@@ -407,13 +417,11 @@ class TracksolidHook(BaseHook):
                         duration_ms=outcome["duration_ms"], error=self._scrub(str(exc)),
                     )
                     raise TracksolidResponseError(str(exc), method=method, target=target, batch=batch) from exc
-                if isinstance(items, tuple):
-                    items = items[0]
                 self._audit.write(
                     method=method, target=target, imei_count=imei_count, attempt=attempt,
                     http_status=outcome["http_status"], api_code=0,
-                    row_count=len(items) if isinstance(items, list) else _row_count(outcome["envelope"]),
-                    duration_ms=outcome["duration_ms"],
+                    row_count=count if count is not None else _row_count(outcome["envelope"]),
+                    duration_ms=outcome["duration_ms"], error=self._scrub(note),
                 )
                 return outcome["envelope"]
 
@@ -531,57 +539,63 @@ class TracksolidHook(BaseHook):
         return chunk(unique_imeis(imeis), self.settings.imei_cap(method))
 
     def _pages_by_start_row(self, method: str, params: dict, extract: Callable[[dict], tuple[list, int | None]],
-                            *, target: str | None, batch: list[str]) -> list:
+                            parse: Callable[[list], parsers.ParseResult], *, target: str | None,
+                            batch: list[str]) -> parsers.ParseResult:
         """Page with ``start_row``/``page_size`` until a short page, the reported total, or a repeat."""
         s = self.settings
         items: list = []
+        result = parsers.ParseResult()
         start_row = s.start_row_base
         previous: list | None = None
         for _ in range(s.max_pages):
-            _, (page, total) = self._fetch(method, {**params, "start_row": start_row, "page_size": s.page_size},
-                                           extract, target=target, imei_count=len(batch),
-                                           batch=_batch_label(batch))
+            (page, total), parsed = self._fetch(
+                method, {**params, "start_row": start_row, "page_size": s.page_size}, extract, parse=parse,
+                target=target, imei_count=len(batch), batch=_batch_label(batch))
             if page == previous and page:
                 log.warning("%s: server repeated a page (start_row ignored?); stopping", method)
                 break
             items.extend(page)
+            _merge(result, parsed)
             if len(page) < s.page_size or (total is not None and len(items) >= total):
                 break
             previous = page
             start_row += s.page_size
         else:
             log.warning("%s: stopped after max_pages=%d", method, s.max_pages)
-        return items
+        return result
 
     def _pages_by_page_no(self, method: str, params: dict, extract: Callable[[dict], tuple[list, int | None]],
-                          *, target: str | None, batch: list[str]) -> list:
+                          parse: Callable[[list], parsers.ParseResult], *, target: str | None,
+                          batch: list[str]) -> parsers.ParseResult:
         """Page with ``page_no`` (from 1) / ``page_size`` (≤ 100) until a short page or the total."""
         s = self.settings
         page_size = min(s.page_size, DOC_MAX_PAGE_SIZE)
         items: list = []
+        result = parsers.ParseResult()
         previous: list | None = None
         for page_no in range(1, s.max_pages + 1):
-            _, (page, total) = self._fetch(method, {**params, "page_no": page_no, "page_size": page_size},
-                                           extract, target=target, imei_count=len(batch),
-                                           batch=_batch_label(batch))
+            (page, total), parsed = self._fetch(
+                method, {**params, "page_no": page_no, "page_size": page_size}, extract, parse=parse,
+                target=target, imei_count=len(batch), batch=_batch_label(batch))
             if page == previous and page:
                 log.warning("%s: server repeated a page (page_no ignored?); stopping", method)
                 break
             items.extend(page)
+            _merge(result, parsed)
             if len(page) < page_size or (total is not None and len(items) >= total):
                 break
             previous = page
         else:
             log.warning("%s: stopped after max_pages=%d", method, s.max_pages)
-        return items
+        return result
 
     # --- typed methods (the endpoint DAGs' API) ----------------------------------------------------
 
     def list_devices(self, target: str) -> list[dict]:
         """``jimi.user.device.list`` for one account target → ``devices`` rows (+ ``account``=target)."""
-        _, items = self._fetch(DEVICE_LIST, {"target": target}, result_rows, target=target)
-        rows = self._report(DEVICE_LIST, parsers.parse_items(
-            parsers.parse_device_list_item, items, account=target), target)
+        _, parsed = self._fetch(DEVICE_LIST, {"target": target}, result_rows, target=target,
+                                parse=partial(parsers.parse_items, parsers.parse_device_list_item, account=target))
+        rows = self._report(DEVICE_LIST, parsed, target)
         return dedupe(rows, parsers.ROW_KEYS["devices"])
 
     def device_detail(self, imei: str) -> dict:
@@ -604,18 +618,19 @@ class TracksolidHook(BaseHook):
         """``jimi.user.device.location.list`` → ``live_positions`` rows. A device that never had a fix
         (``hbTime`` but no ``gpsTime``) gives a row with ``gps_time`` None (its heartbeat and online state);
         devices may also be silently missing — see :meth:`location_get`."""
-        _, items = self._fetch(LOCATION_LIST, {"target": target, "map_type": self.settings.map_type},
-                               result_rows, target=target)
-        rows = self._report(LOCATION_LIST, parsers.parse_items(parsers.parse_location, items), target)
+        _, parsed = self._fetch(LOCATION_LIST, {"target": target, "map_type": self.settings.map_type},
+                                result_rows, target=target, parse=partial(parsers.parse_items, parsers.parse_location))
+        rows = self._report(LOCATION_LIST, parsed, target)
         return dedupe(rows, parsers.ROW_KEYS["live_positions"])
 
     def location_get(self, imeis: Sequence[str]) -> list[dict]:
         """``jimi.device.location.get`` for any number of IMEIs (batched) → ``live_positions`` rows."""
         rows: list[dict] = []
         for batch in self._batches(LOCATION_GET, imeis):
-            _, items = self._fetch(LOCATION_GET, {"imeis": ",".join(batch), "map_type": self.settings.map_type},
-                                   result_rows, imei_count=len(batch), batch=_batch_label(batch))
-            rows += self._report(LOCATION_GET, parsers.parse_items(parsers.parse_location, items), None)
+            _, parsed = self._fetch(LOCATION_GET, {"imeis": ",".join(batch), "map_type": self.settings.map_type},
+                                    result_rows, imei_count=len(batch), batch=_batch_label(batch),
+                                    parse=partial(parsers.parse_items, parsers.parse_location))
+            rows += self._report(LOCATION_GET, parsed, None)
         return dedupe(rows, parsers.ROW_KEYS["live_positions"])
 
     def track_list(self, imei: str, begin: datetime, end: datetime) -> list[dict]:
@@ -626,14 +641,14 @@ class TracksolidHook(BaseHook):
         for b, e in split_window(begin, end, self._span(TRACK_LIST)):
             if _closed_end(b, e) is None:
                 continue
-            _, items = self._fetch(
+            _, parsed = self._fetch(
                 TRACK_LIST,
                 {"imei": imei, "begin_time": format_api_time(b), "end_time": _closed_end(b, e),
                  "map_type": self.settings.map_type},
                 result_rows, imei_count=1, batch=imei,
+                parse=partial(parsers.parse_items, parsers.parse_track_point, imei=imei),
             )
-            rows += self._report(TRACK_LIST, parsers.parse_items(parsers.parse_track_point, items, imei=imei),
-                                 None)
+            rows += self._report(TRACK_LIST, parsed, None)
         return sorted(dedupe(rows, parsers.ROW_KEYS["position_history"]), key=lambda r: r["gps_time"])
 
     def track_mileage(self, imeis: Sequence[str], begin: datetime, end: datetime) -> list[dict]:
@@ -646,8 +661,10 @@ class TracksolidHook(BaseHook):
         for batch in self._batches(TRACK_MILEAGE, imeis):
             params = {"imeis": ",".join(batch), "begin_time": format_api_time(begin),
                       "end_time": _closed_end(begin, end)}
-            items = self._pages_by_start_row(TRACK_MILEAGE, params, paged(result_rows), target=None, batch=batch)
-            rows += self._report(TRACK_MILEAGE, parsers.parse_items(parsers.parse_trip, items), None)
+            parsed = self._pages_by_start_row(TRACK_MILEAGE, params, paged(result_rows),
+                                              partial(parsers.parse_items, parsers.parse_trip), target=None,
+                                              batch=batch)
+            rows += self._report(TRACK_MILEAGE, parsed, None)
         return dedupe(rows, parsers.ROW_KEYS["trips"])
 
     def parking(self, account: str, imeis: Sequence[str], begin: datetime, end: datetime,
@@ -663,9 +680,10 @@ class TracksolidHook(BaseHook):
         for batch in self._batches(PARKING, imeis):
             params = {"account": account, "imeis": ",".join(batch), "start_time": format_api_time(begin),
                       "end_time": _closed_end(begin, end), "acc_type": self.settings.acc_type_values[acc_type]}
-            items = self._pages_by_start_row(PARKING, params, parking_page, target=account, batch=batch)
-            rows += self._report(PARKING, parsers.parse_items(parsers.parse_parking, items, acc_type=acc_type),
-                                 account)
+            parsed = self._pages_by_start_row(
+                PARKING, params, parking_page, partial(parsers.parse_items, parsers.parse_parking, acc_type=acc_type),
+                target=account, batch=batch)
+            rows += self._report(PARKING, parsed, account)
         return dedupe(rows, parsers.ROW_KEYS["parking_events"])
 
     def alarm_list(self, imeis: Sequence[str], begin: datetime, end: datetime) -> list[dict]:
@@ -681,15 +699,17 @@ class TracksolidHook(BaseHook):
                     continue
                 params = {"imeis": ",".join(batch), "begin_time": format_api_time(b),
                           "end_time": _closed_end(b, e)}
-                items = self._pages_by_page_no(ALARM_LIST, params, paged(result_rows), target=None, batch=batch)
-                if len(items) >= self.settings.alarm_row_cap and e - b > MIN_ALARM_SPLIT:
+                parsed = self._pages_by_page_no(ALARM_LIST, params, paged(result_rows),
+                                                partial(parsers.parse_items, parsers.parse_alarm), target=None,
+                                                batch=batch)
+                if len(parsed.rows) + len(parsed.rejects) >= self.settings.alarm_row_cap and e - b > MIN_ALARM_SPLIT:
                     middle = b + (e - b) / 2
                     middle = middle.replace(microsecond=0)
                     log.info("alarm.list hit the %d-row cap for %s..%s; splitting",
                              self.settings.alarm_row_cap, b, e)
                     pending[:0] = [(b, middle), (middle, e)]
                     continue
-                rows += self._report(ALARM_LIST, parsers.parse_items(parsers.parse_alarm, items), None)
+                rows += self._report(ALARM_LIST, parsed, None)
         return dedupe(rows, parsers.ROW_KEYS["alarms"])
 
     def obd_list(self, account: str, imeis: Sequence[str], begin: datetime, end: datetime) -> list[dict]:
@@ -703,8 +723,10 @@ class TracksolidHook(BaseHook):
                     continue
                 params = {"account": account, "imeis": ",".join(batch), "start_time": format_api_time(b),
                           "end_time": _closed_end(b, e)}
-                items = self._pages_by_page_no(OBD_LIST, params, obd_page, target=account, batch=batch)
-                rows += self._report(OBD_LIST, parsers.parse_items(parsers.parse_obd, items), account)
+                parsed = self._pages_by_page_no(OBD_LIST, params, obd_page,
+                                                partial(parsers.parse_items, parsers.parse_obd), target=account,
+                                                batch=batch)
+                rows += self._report(OBD_LIST, parsed, account)
         return dedupe(rows, parsers.ROW_KEYS["obd_readings"])
 
 
@@ -719,6 +741,23 @@ def _mask(*values: str | None) -> None:
     for value in values:
         if value:
             mask_secret(value)
+
+
+def _merge(into: parsers.ParseResult, more: parsers.ParseResult | None) -> None:
+    if more is not None:
+        into.rows.extend(more.rows)
+        into.rejects.extend(more.rejects)
+
+
+def _reject_note(parsed: parsers.ParseResult) -> str | None:
+    """The audit row's note for a batch with rejected items: how many, and why (by reason)."""
+    if not parsed.rejects:
+        return None
+    reasons: dict[str, int] = {}
+    for _, reason in parsed.rejects:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    listed = "; ".join(f"{reason} ({count})" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return f"{len(parsed.rejects)} item(s) rejected, not stored: {listed}"[:1000]
 
 
 def _closed_end(begin: datetime, end: datetime) -> str | None:
