@@ -234,7 +234,7 @@ class SimulatorApp:
             handler = HANDLERS.get(method)
             if handler is None:
                 raise ApiError(1001, f"unknown method {method!r}")
-            payload = _reshape(handler(self, params, token, entry, kind == "empty"), kind)
+            payload = _reshape(handler(self, params, token, entry, kind == "empty"), kind, spec)
             body = {"code": 0, "message": "success", **payload}
             entry["code"] = 0
             text = json.dumps(body, default=to_json, ensure_ascii=False)
@@ -364,10 +364,12 @@ class SimulatorApp:
         return begin, end + timedelta(seconds=1)
 
 
-def _reshape(payload: dict, kind: str) -> dict:
+def _reshape(payload: dict, kind: str, spec: FaultSpec | None = None) -> dict:
     """Payload variants seen in the field (fault kinds result_object / result_single / result_scalar /
-    never_fixed); any other kind leaves the payload as the method built it."""
+    never_fixed / custom_result); any other kind leaves the payload as the method built it."""
     result = payload.get("result")
+    if kind == "custom_result":
+        return {**payload, "result": spec.result if spec is not None else None}
     if kind == "result_object" and isinstance(result, list):
         return {**payload, "result": {"list": result}}
     if kind == "result_single" and isinstance(result, list) and len(result) == 1:
