@@ -117,3 +117,18 @@ def test_the_same_dag_with_good_settings_succeeds(dagbag, settings_env, record_f
     dagrun = run_dag(dagbag, "tracksolid_devices", conf=WINDOW)
     assert task_tries("tracksolid_devices", dagrun.run_id)["retried"] == 0
     record_figure("good settings: devices DAG run", 1, unit="run succeeded", command=f"{COMMAND} -k good")
+
+
+def test_targets_that_own_no_device_fail_saying_what_to_set(dagbag, airflow_db, airflow_db_conns, simulator_factory,
+                                                            monkeypatch, tmp_path, caplog, record_figure):
+    # 2 devices over 3 accounts: the second sub-account owns none (like a head account that only has children)
+    server = simulator_factory(clock_start=SIM_NOW, clock_speed=0, devices=2, accounts=3, seed=5)
+    empty = server.cfg.account_names()[2]
+    assert not server.fleet.imeis_of(empty)
+    monkeypatch.setenv("TRACKSOLID_RATE_LIMIT_DIR", str(tmp_path / "rate"))
+    monkeypatch.setenv("AIRFLOW_CONN_TRACKSOLID_API", tracksolid_conn_json(server, targets=[empty]))
+    dagrun = run_dag(dagbag, "tracksolid_devices", conf=WINDOW, expect=DagRunState.FAILED)
+    assert task_tries("tracksolid_devices", dagrun.run_id)["retried"] == 0
+    assert "returned 0 devices for every target" in caplog.text and "'targets'" in caplog.text
+    record_figure("targets owning no device: devices DAG", "fails naming 'targets'", unit="",
+                  command=f"{COMMAND} -k no_device")
