@@ -103,13 +103,10 @@ def test_a_bad_setting_fails_the_dag_at_once_naming_it(dagbag, settings_env, mon
         assert api_attempts == 0 and logged >= 1 and max_attempt == 1
     elif case == "missing connection":
         assert api_attempts == 0 and logged == 0
-    slug = case.replace(" ", "_")
-    record_figure(f"{case}: task retries before failing", tries["retried"], unit="retries",
-                  command=f"{COMMAND} -k {slug.split('_')[0]}")
-    record_figure(f"{case}: token requests sent", api_attempts, unit="requests",
-                  command=f"{COMMAND} -k {slug.split('_')[0]}")
-    record_figure(f"{case}: time from start to failed run", round(elapsed, 1), unit="s",
-                  command=f"{COMMAND} -k {slug.split('_')[0]}")
+    command = f"{COMMAND} -k '{' and '.join(case.split())}'"
+    record_figure(f"{case}: task retries before failing", tries["retried"], unit="retries", command=command)
+    record_figure(f"{case}: token requests sent", api_attempts, unit="requests", command=command)
+    record_figure(f"{case}: time from start to failed run", round(elapsed, 1), unit="s", command=command)
 
 
 def test_the_same_dag_with_good_settings_succeeds(dagbag, settings_env, record_figure):
