@@ -81,6 +81,7 @@ def test_connection_refused_names_the_url_and_the_reason(sim_env, monkeypatch):
     with pytest.raises(TracksolidRetryExhausted) as info:
         TracksolidHook().list_devices("any")
     assert url in str(info.value) and "connection refused" in str(info.value)
+    assert "check the host of connection 'tracksolid_api'" in str(info.value)
 
 
 def test_a_host_that_does_not_resolve_fails_at_once_naming_the_host(sim_env, monkeypatch, live_conn):

@@ -456,8 +456,10 @@ class TracksolidHook(TracksolidMethods, BaseHook):
             delay = self._backoff(attempt)
             elapsed = time.monotonic() - started
             if attempt >= s.max_attempts or elapsed + delay > s.retry_budget_s:
-                raise TracksolidRetryExhausted(attempt, error or "unknown", method=method, target=target,
-                                               batch=batch)
+                last = error or "unknown"
+                if outcome["http_status"] is None and api_code is None:  # never got an answer: say where to look
+                    last += f" — if this persists, check the host of connection {self.tracksolid_conn_id!r}"
+                raise TracksolidRetryExhausted(attempt, last, method=method, target=target, batch=batch)
             log.warning("%s attempt %d failed (%s); retrying in %.2fs", method, attempt, error, delay)
             self._sleep(delay)
 
