@@ -169,6 +169,17 @@ def test_without_targets_the_login_and_its_sub_accounts_are_discovered(sim_env, 
     assert methods(server).count("jimi.user.child.list") == 3  # head, then each child (no grandchildren)
 
 
+def test_failed_discovery_says_to_set_targets(sim_env, monkeypatch):
+    server = sim_env()
+    conn = json.loads(__import__("os").environ["AIRFLOW_CONN_TRACKSOLID_API"])
+    conn["extra"].pop("targets")
+    monkeypatch.setenv("AIRFLOW_CONN_TRACKSOLID_API", json.dumps(conn))
+    server.set_faults("jimi.user.child.list", FaultSpec(sequence=["result_scalar"]))
+    with pytest.raises(TracksolidConfigError, match="Set the extra 'targets'") as info:
+        TracksolidHook().account_targets()
+    assert not is_retriable(info.value)
+
+
 def test_configured_targets_are_not_rediscovered(sim_env):
     server = sim_env()
     hook = TracksolidHook()

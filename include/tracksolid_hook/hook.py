@@ -179,7 +179,7 @@ class TracksolidHook(TracksolidMethods, BaseHook):
             for parent in frontier:
                 try:
                     children = self.child_accounts(parent)
-                except TracksolidApiError as exc:
+                except (TracksolidApiError, TracksolidResponseError) as exc:
                     raise TracksolidConfigError(
                         f"no 'targets' extra in connection {self.tracksolid_conn_id!r} and sub-account "
                         f"discovery (jimi.user.child.list for {parent}) failed: {exc}. Set the extra "
