@@ -148,7 +148,9 @@ def run_dags(steps: list[Step]) -> None:
 
 
 def push_traffic(simulator, now: datetime) -> None:
-    """The simulator pushes the last hour to the webhook service in both formats, with 5 % replays."""
+    """The simulator pushes to the webhook service in both formats, with 5 % replays: the last hour in the
+    IoT-Hub format; alarms of the last 24 h in the Tracksolid Pro format (it carries alarms only, and an hour —
+    at night — can hold none, which would test nothing). A format that produces no request stops the demo."""
     if simulator is None:
         return
     import secrets
@@ -165,12 +167,14 @@ def push_traffic(simulator, now: datetime) -> None:
     server = make_server("127.0.0.1", 0, create_app(config), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
-    start = now - timedelta(hours=1)
+    windows = {"iothub": timedelta(hours=1), "pro": timedelta(hours=24)}
     try:
         for fmt, url in (("iothub", base), ("pro", f"{base}/pro/{config.pro_path_secret}")):
             started = time.monotonic()
-            requests = simulator.fleet.push_requests(start, now, fmt=fmt, replay_ratio=0.05,
+            requests = simulator.fleet.push_requests(now - windows[fmt], now, fmt=fmt, replay_ratio=0.05,
                                                      token=config.iothub_tokens[0])
+            if not requests:
+                raise SystemExit(f"the simulator produced no {fmt} push request for the last {windows[fmt]}")
             statuses = [status for status, _ in send_push(url, requests)]
             ok = statuses.count(200)
             print(f"  push ({fmt:6}) {len(requests):5} requests, {ok} acknowledged, "

@@ -306,9 +306,13 @@ def test_detail_fills_what_device_list_leaves_null():
     assert merged["raw"] == {"list": listed["raw"], "detail": detail["raw"]}
 
 
-def test_parking_row_whose_acc_contradicts_the_request_is_not_stored_under_the_wrong_kind():
-    # The example's rows say acc "on" (idling). Asked for parking ("off"), such rows are today labelled
-    # parking without a word; they should be rejected (kept in rejects with the raw item) or relabelled.
-    result = parsers.parse_items(parsers.parse_parking, payload_items("jimi.open.platform.report.parking"),
-                                 acc_type="off")
-    assert all(row["acc_type"] == row["raw"]["acc"] for row in result.rows)
+def test_parking_request_rows_are_never_filed_as_idling():
+    # The document: acc_type "on: get the idling data; off: get the parking data"; a row's `acc` is only
+    # "Acc status", and the example's rows (3-hour stops) say "on". The request decides the kind; the row's
+    # acc stays in raw.
+    items = payload_items("jimi.open.platform.report.parking")
+    assert {item["acc"] for item in items} == {"on"}
+    for kind in ("off", "on"):
+        result = parsers.parse_items(parsers.parse_parking, items, acc_type=kind)
+        assert len(result.rows) == len(items) and not result.rejects
+        assert all(row["acc_type"] == kind and row["raw"]["acc"] == "on" for row in result.rows)

@@ -98,8 +98,9 @@ def test_track_list_splits_windows_over_seven_days(sim_env):
     imei = server.truth.devices()[0]["imei"]
     hook.track_list(imei, DAY_END - timedelta(days=9), DAY_END)
     calls = [e["params"] for e in server.request_log if e["method"] == "jimi.device.track.list"]
+    # [begin, end) windows, each sent with the API's inclusive end_time = end - 1 s
     assert [(c["begin_time"], c["end_time"]) for c in calls] == [
-        ("2024-05-27 00:00:00", "2024-06-03 00:00:00"), ("2024-06-03 00:00:00", "2024-06-05 00:00:00")]
+        ("2024-05-27 00:00:00", "2024-06-02 23:59:59"), ("2024-06-03 00:00:00", "2024-06-04 23:59:59")]
     assert all(e["code"] == 0 for e in server.request_log if e["method"] == "jimi.device.track.list")
 
 

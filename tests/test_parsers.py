@@ -264,6 +264,14 @@ def test_bad_items_are_rejected_with_a_reason_not_dropped_silently():
     assert result.rejects[0][0]["alertTime"] == "yesterday"  # the raw item travels with the reason
 
 
-def test_location_without_fix_is_rejected():
-    result = parse_items(parse_location, [{**LOCATION_ITEM, "gpsTime": ""}])
-    assert result.rows == [] and result.rejects[0][1] == "no gpsTime"
+def test_location_of_a_device_that_never_had_a_fix_keeps_heartbeat_and_online_state():
+    result = parse_items(parse_location, [{**LOCATION_ITEM, "gpsTime": "", "lat": 0, "lng": 0}])
+    assert not result.rejects
+    (row,) = result.rows
+    assert row["gps_time"] is None and row["lat"] is None and row["lng"] is None
+    assert row["hb_time"] == utc(2026, 3, 26, 11, 25, 38) and row["online"] is True
+
+
+def test_location_without_any_time_is_rejected():
+    result = parse_items(parse_location, [{**LOCATION_ITEM, "gpsTime": "", "hbTime": None}])
+    assert result.rows == [] and result.rejects[0][1] == "no gpsTime and no hbTime"

@@ -188,7 +188,9 @@ def test_track_list_equals_truth_including_late_arrivals(frozen):
     begin, end = FROZEN - timedelta(days=2), FROZEN - timedelta(hours=1)
     keys = ("gps_time", "lat", "lng", "speed_kmh", "direction", "acc_status", "gps_mode", "satellite")
     for dev in server.fleet.devices[:6]:
-        body = client.call("jimi.device.track.list", imei=dev.imei, begin_time=fmt(begin), end_time=fmt(end))
+        # the API's end_time is inclusive: [begin, end) is asked as begin .. end - 1 s
+        body = client.call("jimi.device.track.list", imei=dev.imei, begin_time=fmt(begin),
+                           end_time=fmt(end - timedelta(seconds=1)))
         got = [_api_fix(r) for r in body["result"]]
         want = [{k: f[k] for k in keys} for f in server.truth.fixes(begin, end, [dev.imei], arrived_by=FROZEN)]
         assert got == want
@@ -222,8 +224,9 @@ def test_mileage_parking_alarms_obd_location_equal_truth(frozen):
     server, client = frozen
     truth = server.truth
     begin, end = FROZEN - timedelta(days=3), FROZEN - timedelta(hours=2)
-    window = {"begin_time": fmt(begin), "end_time": fmt(end)}
-    report_window = {"start_time": fmt(begin), "end_time": fmt(end)}
+    last = fmt(end - timedelta(seconds=1))  # the API's end_time is inclusive
+    window = {"begin_time": fmt(begin), "end_time": last}
+    report_window = {"start_time": fmt(begin), "end_time": last}
     checked = defaultdict(int)
     for account in server.cfg.account_names():
         imeis = server.fleet.imeis_of(account)

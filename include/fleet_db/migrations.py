@@ -8,7 +8,11 @@ exactly once.
 
 Used by the ``db_migrations`` DAG, ``make demo`` and the tests::
 
-    python -m fleet_db.migrations --database tracksolid_db --dsn "host=127.0.0.1 dbname=tracksolid_db" [--dry-run]
+    python -m fleet_db.migrations --migrations tracksolid_db --dsn "host=127.0.0.1 dbname=my_copy" [--dry-run]
+
+``--migrations`` names the migration *set* (the folder ``include/sql/migrations/<set>``); the database written is
+the one in ``--dsn`` (default: the database named like the set, on the admin DSN). ``--database`` is accepted as
+an older spelling of ``--migrations``.
 """
 
 from __future__ import annotations
@@ -167,13 +171,15 @@ def migrate_dsn(dsn: str, database: str, *, dry_run: bool = False) -> list[Outco
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fleet_db.migrations", description=__doc__.split("\n")[0])
-    parser.add_argument("--database", choices=DATABASES, action="append",
-                        help="which database's migrations (default: both)")
-    parser.add_argument("--dsn", help="libpq DSN; default: the admin DSN with dbname set to the database")
+    parser.add_argument("--migrations", "--database", dest="sets", choices=DATABASES, action="append",
+                        help="migration set to apply, i.e. the folder include/sql/migrations/<set> (repeatable; "
+                             "default: both). It does not choose the database: --dsn does")
+    parser.add_argument("--dsn", help="libpq DSN of the database to migrate; default: the admin DSN with dbname "
+                                      "set to the migration set's name")
     parser.add_argument("--dry-run", action="store_true", help="list pending files, apply nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for database in args.database or DATABASES:
+    for database in args.sets or DATABASES:
         dsn = args.dsn or dsn_with_dbname(ADMIN_DSN, database)
         outcomes = migrate_dsn(dsn, database, dry_run=args.dry_run)
         if not outcomes:

@@ -8,6 +8,7 @@ XCom. Re-running any of them for the same window changes nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -112,16 +113,35 @@ def _history_from_live(rows: Iterable[dict]) -> list[dict]:
     return [r for r in rows if r.get("lat") is not None and r.get("lng") is not None]
 
 
-def _load_live(conn, rows: list[dict]) -> tuple[LoadResult, LoadResult]:
-    """live_positions (only a newer fix replaces) and position_history (source poll), together. Rows with an
-    implausible time are kept aside (they would freeze the live position)."""
-    rows = keep_plausible(conn, rows, table="live_positions", column="gps_time", source="poll")
+def _poll_heartbeats(cur, rows: list[dict]) -> LoadResult:
+    """Rows of devices that never had a fix (hbTime, no gpsTime): a heartbeat each (source poll), and the
+    hb_time / online state of an existing live position moved forward. Never a position."""
+    payload = json.dumps([{"imei": r["imei"], "hb_time": r["hb_time"], "acc_status": r.get("acc_status"),
+                           "online": r.get("online"), "raw": r.get("raw")} for r in rows], default=str)
+    inserted = 0
+    if rows:
+        cur.execute(read_sql("ingest", "upsert_poll_heartbeats.sql"), {"rows": payload})
+        inserted = cur.rowcount
+        cur.execute(read_sql("ingest", "update_live_hb_from_poll.sql"), {"rows": payload})
+        log.info("%d polled devices without a fix: heartbeat and online state kept", len(rows))
+    return LoadResult("tracksolid.heartbeats", received=len(rows), inserted=inserted, updated=0)
+
+
+def _load_live(conn, rows: list[dict]) -> tuple[LoadResult, ...]:
+    """live_positions (only a newer fix replaces) and position_history (source poll), together; rows
+    without a fix become heartbeats. Rows with an implausible time are kept aside (they would freeze the live
+    position or its heartbeat time)."""
+    fixes = keep_plausible(conn, [r for r in rows if r.get("gps_time") is not None],
+                           table="live_positions", column="gps_time", source="poll")
+    no_fix = keep_plausible(conn, [r for r in rows if r.get("gps_time") is None],
+                            table="heartbeats", column="hb_time", source="poll")
     with transaction(conn) as cur:
-        live = upsert_in_transaction(cur, "tracksolid.live_positions", LIVE_COLUMNS, rows, ["imei"],
+        live = upsert_in_transaction(cur, "tracksolid.live_positions", LIVE_COLUMNS, fixes, ["imei"],
                                      "update_if_newer:gps_time")
         history = upsert_in_transaction(cur, "tracksolid.position_history", POLL_HISTORY_COLUMNS,
-                                        _history_from_live(rows), HISTORY_KEYS, "nothing")
-    return live, history
+                                        _history_from_live(fixes), HISTORY_KEYS, "nothing")
+        heartbeats = _poll_heartbeats(cur, no_fix)
+    return (live, history, heartbeats) if no_fix else (live, history)
 
 
 def poll_target_positions(hook, conn, target: str, expected_imeis: Sequence[str]) -> dict:
@@ -130,18 +150,17 @@ def poll_target_positions(hook, conn, target: str, expected_imeis: Sequence[str]
     rows = hook.location_list(target)
     wanted = set(expected_imeis)
     rows = [r for r in rows if r["imei"] in wanted]
-    live, history = _load_live(conn, rows)
+    loaded = _load_live(conn, rows)
     returned = {r["imei"] for r in rows}
     missing = [imei for imei in expected_imeis if imei not in returned]
     log.info("target %s: %d positions listed, %d expected devices omitted", target, len(rows), len(missing))
-    return {**_counts(live, history), "target": target, "missing": missing}
+    return {**_counts(*loaded), "target": target, "missing": missing}
 
 
 def load_missing_positions(hook, conn, batch: dict, window: Window | None = None) -> dict:
     """location.get for a batch of IMEIs location.list omitted."""
     rows = _in_batch(hook.location_get(batch["imeis"]), batch["imeis"])
-    live, history = _load_live(conn, rows)
-    return _counts(live, history)
+    return _counts(*_load_live(conn, rows))
 
 
 def load_track_list(hook, conn, batch: dict, window: Window) -> dict:

@@ -16,6 +16,24 @@ class PlanningError(ValueError):
     """Targets or IMEIs asked for do not exist."""
 
 
+#: Server messages of a database login that no retry can fix (libpq / PostgreSQL wording).
+_DB_SETTING_ERRORS = ("password authentication failed", "role \"", "database \"", "no pg_hba.conf entry",
+                      "Ident authentication failed", "could not translate host name")
+
+
+def database_setting_error(exc: BaseException) -> str | None:
+    """The reason when ``exc`` is a database connection refused for its settings (wrong password, role or
+    database name, unknown host) rather than an outage; None otherwise. Never returns a password."""
+    text = str(exc)
+    if not any(marker in text for marker in _DB_SETTING_ERRORS):
+        return None
+    if "does not exist" not in text and "failed" not in text and "no pg_hba" not in text \
+            and "could not translate" not in text:
+        return None
+    line = next((part.strip() for part in text.splitlines() if any(m in part for m in _DB_SETTING_ERRORS)), text)
+    return line.split("FATAL:", 1)[-1].strip()[:300]
+
+
 def resolve_targets(configured: Sequence[str], requested: Sequence[str] | None) -> list[str]:
     """The configured targets, or the requested subset of them (an unknown target is an error)."""
     configured = list(dict.fromkeys(configured))

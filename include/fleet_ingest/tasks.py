@@ -13,6 +13,7 @@ XComs carry windows, IMEI batches (≤ 50 IMEIs) and counts — never rows.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -81,9 +82,30 @@ def _fail(exc: Exception) -> AirflowFailException:
     return AirflowFailException(str(exc))
 
 
+@contextmanager
+def fail_fast():
+    """Turn failures no retry can fix into AirflowFailException (no task retry), naming what to fix:
+    a missing/invalid ``tracksolid_api`` connection, a non-retriable API code (wrong secret, password,
+    IMEI, IMEI cap), a database login the server refuses. Everything else propagates (and is retried)."""
+    from tracksolid_hook.errors import TracksolidError, is_retriable
+
+    try:
+        yield
+    except TracksolidError as exc:
+        if is_retriable(exc):
+            raise
+        raise AirflowFailException(f"not retried (a retry cannot succeed): {exc}") from exc
+    except Exception as exc:
+        reason = planning.database_setting_error(exc)
+        if reason is None:
+            raise
+        raise AirflowFailException(f"connection {DB_CONN_ID!r}: {reason} — fix the connection's login, password "
+                                   f"or database (AIRFLOW_CONN_{DB_CONN_ID.upper()}); not retried") from exc
+
+
 def _targets(hook, params: dict) -> list[str]:
     try:
-        return planning.resolve_targets(hook.targets, params.get("targets"))
+        return planning.resolve_targets(hook.account_targets(), params.get("targets"))
     except planning.PlanningError as exc:
         raise _fail(exc) from exc
 
@@ -105,9 +127,14 @@ def resolve_run_window(overlap_minutes: int = 0) -> dict:
 
 @task
 def resolve_targets() -> list[str]:
-    """Account targets of the ``tracksolid_api`` connection (or the ``targets`` param subset)."""
+    """Account targets of the ``tracksolid_api`` connection — its ``targets`` extra, or the login and its
+    sub-accounts (``jimi.user.child.list``) — or the ``targets`` param subset."""
     hook = api_hook()
-    targets = _targets(hook, get_current_context()["params"])
+    try:
+        with fail_fast():
+            targets = _targets(hook, get_current_context()["params"])
+    finally:
+        hook.close()
     log.info("targets: %s", ", ".join(targets))
     return targets
 
@@ -117,12 +144,14 @@ def plan_batches() -> list[dict]:
     """Each target's active IMEIs from ``devices``, cut into batches of ≤ ``batch_size``."""
     params = get_current_context()["params"]
     hook = api_hook()
-    targets = _targets(hook, params)
-    conn = db_connection()
+    with fail_fast():
+        targets = _targets(hook, params)
+        conn = db_connection()
     try:
         batches = planning.plan_batches(conn, targets, hook.batch_size, params.get("imeis"))
     finally:
         conn.close()
+        hook.close()
     log.info("%d batches over %d targets (batch size %d)", len(batches), len(targets), hook.batch_size)
     return batches
 
@@ -133,9 +162,11 @@ def fetch_and_load(endpoint: str, batch: dict, window: dict | None = None) -> di
     context = get_current_context()
     context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
     loader, _table = endpoints.BATCH_LOADERS[endpoint]
-    hook, conn = api_hook(), db_connection()
+    with fail_fast():
+        hook, conn = api_hook(), db_connection()
     try:
-        counts = loader(hook, conn, batch, Window.from_xcom(window) if window else None)
+        with fail_fast():
+            counts = loader(hook, conn, batch, Window.from_xcom(window) if window else None)
     finally:
         conn.close()
         hook.close()
@@ -147,9 +178,11 @@ def fetch_and_load(endpoint: str, batch: dict, window: dict | None = None) -> di
 def register_devices(target: str) -> dict:
     """device.list of one target: new IMEIs in ``devices`` at once, missing ones marked inactive."""
     get_current_context()["target_label"] = target  # type: ignore[typeddict-unknown-key]
-    hook, conn = api_hook(), db_connection()
+    with fail_fast():
+        hook, conn = api_hook(), db_connection()
     try:
-        return endpoints.register_target_devices(hook, conn, target)
+        with fail_fast():
+            return endpoints.register_target_devices(hook, conn, target)
     finally:
         conn.close()
         hook.close()
@@ -160,7 +193,13 @@ def plan_detail_batches(registered: list[dict]) -> list[dict]:
     """Batches of the IMEIs device.list returned (or the ``imeis`` param subset of them)."""
     params = get_current_context()["params"]
     subset = set(params.get("imeis") or [])
-    by_target = {r["target"]: [i for i in r["imeis"] if not subset or i in subset] for r in all_results(registered)}
+    results = all_results(registered)
+    if results and not any(r["imeis"] for r in results):
+        # A head account owns no device itself: listing only it "succeeds" with nothing. Say what to set.
+        raise AirflowFailException(
+            f"device.list returned 0 devices for every target ({', '.join(r['target'] for r in results)}): set "
+            f"the extra 'targets' of connection {API_CONN_ID!r} to the (sub-)accounts that own the devices")
+    by_target = {r["target"]: [i for i in r["imeis"] if not subset or i in subset] for r in results}
     return planning.make_batches(by_target, api_hook().batch_size)
 
 
@@ -169,10 +208,12 @@ def poll_positions(target: str) -> dict:
     """location.list of one target; returns the IMEIs it omitted (for location.get)."""
     params = get_current_context()["params"]
     get_current_context()["target_label"] = target  # type: ignore[typeddict-unknown-key]
-    hook, conn = api_hook(), db_connection()
+    with fail_fast():
+        hook, conn = api_hook(), db_connection()
     try:
         expected = planning.active_imeis(conn, [target], params.get("imeis"))[target]
-        return endpoints.poll_target_positions(hook, conn, target, expected)
+        with fail_fast():
+            return endpoints.poll_target_positions(hook, conn, target, expected)
     finally:
         conn.close()
         hook.close()

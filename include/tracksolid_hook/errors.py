@@ -32,14 +32,18 @@ class TracksolidError(Exception):
 
 
 class TracksolidConfigError(TracksolidError):
-    """The ``tracksolid`` connection is missing a field or has an invalid extra."""
+    """The ``tracksolid`` connection is missing (or is missing a field, or has an invalid extra), or a
+    setting is wrong in a way no retry can fix (e.g. a host name that does not resolve)."""
+
+    retriable = False
 
 
 class TracksolidApiError(TracksolidError):
     """The platform answered with a non-zero ``code`` that is not retried (or no longer retried).
 
     ``code`` is the API code as an int (``None`` when the envelope had none), ``api_message`` the
-    platform's own text.
+    platform's own text. ``retriable`` is False for codes that fail the same way on every attempt (a wrong
+    secret, password or IMEI cap): the task then fails at once, and ``hint`` names the setting to fix.
     """
 
     def __init__(
@@ -50,11 +54,16 @@ class TracksolidApiError(TracksolidError):
         method: str | None = None,
         target: str | None = None,
         batch: Any = None,
+        retriable: bool = True,
+        hint: str | None = None,
     ) -> None:
         self.code = code
         self.api_message = api_message
+        self.retriable = retriable
+        self.hint = hint
+        text = f"Tracksolid API error code={code}: {api_message or 'no message'}"
         super().__init__(
-            f"Tracksolid API error code={code}: {api_message or 'no message'}",
+            f"{text} — {hint}" if hint else text,
             method=method,
             target=target,
             batch=batch,
@@ -81,6 +90,13 @@ class TracksolidRetryExhausted(TracksolidError):
             target=target,
             batch=batch,
         )
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """False for failures that cannot succeed on retry (settings errors, non-retriable API codes)."""
+    if isinstance(exc, TracksolidConfigError):
+        return False
+    return getattr(exc, "retriable", True) is not False
 
 
 class TracksolidResponseError(TracksolidError):

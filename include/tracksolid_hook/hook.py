@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -16,40 +16,43 @@ from airflow.sdk import BaseHook
 
 from tracksolid_hook import parsers
 from tracksolid_hook.audit import AuditLog
-from tracksolid_hook.batching import chunk, dedupe, split_window, unique_imeis
 from tracksolid_hook.errors import (
     TracksolidApiError,
+    TracksolidConfigError,
     TracksolidError,
     TracksolidResponseError,
     TracksolidRetryExhausted,
 )
+from tracksolid_hook.failures import describe_transport_error, fix_hint, is_name_resolution_failure
+from tracksolid_hook.methods import (  # noqa: F401 (method names re-exported)
+    ALARM_LIST,
+    CHILD_LIST,
+    DEVICE_DETAIL,
+    DEVICE_LIST,
+    LOCATION_GET,
+    LOCATION_LIST,
+    MAX_CHILD_DEPTH,
+    MAX_TARGETS,
+    OBD_LIST,
+    PARKING,
+    TRACK_LIST,
+    TRACK_MILEAGE,
+    TracksolidMethods,
+)
+from tracksolid_hook.payloads import result_rows
 from tracksolid_hook.ratelimit import FileRateLimiter
 from tracksolid_hook.settings import TracksolidSettings, settings_from_connection
 from tracksolid_hook.signing import password_md5, signed_params
 from tracksolid_hook.tokens import Token, TokenCache
-from tracksolid_hook.values import format_api_time, to_int, to_text
+from tracksolid_hook.values import to_int, to_text
 
 log = logging.getLogger(__name__)
 
 TOKEN_GET = "jimi.oauth.token.get"
 TOKEN_REFRESH = "jimi.oauth.token.refresh"
-DEVICE_LIST = "jimi.user.device.list"
-DEVICE_DETAIL = "jimi.track.device.detail"
-LOCATION_LIST = "jimi.user.device.location.list"
-LOCATION_GET = "jimi.device.location.get"
-TRACK_LIST = "jimi.device.track.list"
-TRACK_MILEAGE = "jimi.device.track.mileage"
-PARKING = "jimi.open.platform.report.parking"
-ALARM_LIST = "jimi.device.alarm.list"
-OBD_LIST = "jimi.device.obd.list"
-
-#: Doc: alarm.list and obd.list take page_size 1..100.
-DOC_MAX_PAGE_SIZE = 100
-#: A window this short is never split further when the alarm row cap is hit.
-MIN_ALARM_SPLIT = timedelta(minutes=1)
 
 
-class TracksolidHook(BaseHook):
+class TracksolidHook(TracksolidMethods, BaseHook):
     """Client of the Tracksolid Pro (Jimi IoT) open API, built on a ``tracksolid`` connection.
 
     Connection fields: **host** = regional endpoint (``https://eu-open.tracksolidpro.com/route/rest``; a
@@ -58,8 +61,13 @@ class TracksolidHook(BaseHook):
 
     ``app_key``, ``app_secret``
         issued by Jimi (required).
-    ``targets`` [``[login]``]
-        account targets — JSON list or comma-separated string.
+    ``targets`` [discovered]
+        account targets — JSON list or comma-separated string. Without it the targets are the login and
+        its sub-accounts, discovered with ``jimi.user.child.list`` (:meth:`account_targets`).
+    ``discover_targets`` [true without ``targets``]
+        whether to add the sub-accounts of the login (false: the login alone).
+    ``scheme`` [https]
+        scheme of a bare host (the URI form's only way to say ``http``, besides ``tracksolid://http://…``).
     ``batch_size`` [50]
         IMEIs per call (production rule); never above ``method_imei_caps``.
     ``token_ttl_s`` [7200]
@@ -84,6 +92,9 @@ class TracksolidHook(BaseHook):
         API codes retried with backoff (HTTP 5xx, connection errors and timeouts always are).
     ``token_invalid_codes`` [[1004]]
         codes meaning "token invalid": renew once (re-signed) and retry.
+    ``fail_fast_codes`` [[1001, 1002, 1007, 1008, 219, 220, 1100]]
+        API codes that fail the same way on every attempt (wrong secret, password, IMEI, IMEI cap): the
+        error names the setting to fix and the task fails without retrying.
     ``sign_error_codes`` [[]]
         codes the platform uses for a bad signature / stale timestamp: re-sign once with a fresh
         timestamp and retry (which code that is — 1001 or 1004 — is not documented).
@@ -133,14 +144,68 @@ class TracksolidHook(BaseHook):
 
     @cached_property
     def settings(self) -> TracksolidSettings:
-        settings = settings_from_connection(self.get_connection(self.tracksolid_conn_id))
+        try:
+            conn = self.get_connection(self.tracksolid_conn_id)
+        except Exception as exc:
+            if "not defined" not in str(exc) and type(exc).__name__ != "AirflowNotFoundException":
+                raise
+            raise TracksolidConfigError(
+                f"Airflow connection {self.tracksolid_conn_id!r} is not defined: create it (type tracksolid) "
+                f"or set AIRFLOW_CONN_{self.tracksolid_conn_id.upper()}") from exc
+        try:
+            settings = settings_from_connection(conn)
+        except TracksolidConfigError as exc:
+            raise TracksolidConfigError(f"connection {self.tracksolid_conn_id!r}: {exc}") from exc
         _mask(settings.password, settings.app_secret, password_md5(settings.password))
         return settings
 
     @property
     def targets(self) -> list[str]:
-        """Account targets (extra ``targets``), default ``[login]``."""
+        """Account targets as configured (extra ``targets``), default ``[login]``; see
+        :meth:`account_targets` for the list with discovered sub-accounts."""
         return list(self.settings.targets)
+
+    def account_targets(self) -> list[str]:
+        """The targets to ingest: the ``targets`` extra, or — without it — the login and every sub-account
+        below it (``jimi.user.child.list``, breadth-first). A head account usually owns no device itself,
+        so without discovery it would list 0 devices and every DAG would succeed doing nothing."""
+        s = self.settings
+        if not s.discover_targets:
+            return list(s.targets)
+        found = [s.account]
+        frontier = [s.account]
+        for _ in range(MAX_CHILD_DEPTH):
+            following = []
+            for parent in frontier:
+                try:
+                    children = self.child_accounts(parent)
+                except (TracksolidApiError, TracksolidResponseError) as exc:
+                    raise TracksolidConfigError(
+                        f"no 'targets' extra in connection {self.tracksolid_conn_id!r} and sub-account "
+                        f"discovery (jimi.user.child.list for {parent}) failed: {exc}. Set the extra "
+                        "'targets' to the account names to ingest") from exc
+                for child in children:
+                    if child not in found and len(found) < MAX_TARGETS:
+                        found.append(child)
+                        following.append(child)
+            if not following:
+                break
+            frontier = following
+        log.info("targets discovered under %s: %s", s.account, ", ".join(found))
+        return found
+
+    def child_accounts(self, target: str) -> list[str]:
+        """``jimi.user.child.list``: the account names directly below ``target``."""
+        items, _ = self._fetch(CHILD_LIST, {"target": target}, result_rows, target=target)
+        names = []
+        for item in items:
+            name = to_text(item.get("account")) if isinstance(item, dict) else to_text(item)
+            if name:
+                names.append(name)
+            else:
+                log.warning("%s (target %s): item without an account name ignored: %s", CHILD_LIST, target,
+                            json.dumps(item, default=str)[:500])
+        return names
 
     @property
     def batch_size(self) -> int:
@@ -198,7 +263,7 @@ class TracksolidHook(BaseHook):
                 DEVICE_LIST, {"target": self.targets[0]}, target=self.targets[0],
                 imei_count=None, batch=None, token=token,
             )
-            count = len(envelope.get("result") or [])
+            count = len(result_rows(envelope))
             return True, f"token obtained; {count} devices under {self.targets[0]}"
         except Exception as exc:
             return False, self._scrub(str(exc))
@@ -293,9 +358,34 @@ class TracksolidHook(BaseHook):
         return self._call(method, dict(params or {}), target=target, imei_count=imei_count, batch=batch,
                           token=...)
 
-    def _call(self, method, params, *, target, imei_count, batch, token) -> dict:
+    def _fetch(self, method: str, params: dict, extract: Callable[[dict], Any], *,
+               parse: Callable[[list], parsers.ParseResult] | None = None, target: str | None = None,
+               imei_count: int | None = None, batch: Any = None) -> tuple[Any, parsers.ParseResult | None]:
+        """Like :meth:`call`, then read the items with ``extract`` (a :mod:`~tracksolid_hook.payloads`
+        reader) and the rows with ``parse`` *before* the attempt is audited: the audit row counts the rows
+        really produced and names the rejected items, and a payload that cannot be read is audited as an
+        error and raised (never a silent zero). Returns (what ``extract`` returned, the parse result)."""
+        holder: dict[str, Any] = {}
+
+        def read(envelope: dict) -> tuple[int, str | None]:
+            got = extract(envelope)
+            items = got[0] if isinstance(got, tuple) else got
+            try:
+                parsed = parse(items) if parse is not None else None
+            except Exception as exc:  # a parser bug or a shape it does not know: the batch fails, audited
+                raise TracksolidResponseError(f"payload could not be parsed: {type(exc).__name__}: {exc}") from exc
+            holder.update(got=got, parsed=parsed)
+            if parsed is None:
+                return len(items), None
+            return len(parsed.rows), _reject_note(parsed)
+
+        self._call(method, dict(params or {}), target=target, imei_count=imei_count, batch=batch, token=...,
+                   extract=read)
+        return holder["got"], holder["parsed"]
+
+    def _call(self, method, params, *, target, imei_count, batch, token, extract=None) -> dict:
         """``token=...`` → use (and renew) the cached token; ``None`` → unauthenticated (token methods);
-        a :class:`Token` → exactly that one."""
+        a :class:`Token` → exactly that one. ``extract`` reads the rows of a successful envelope."""
         s = self.settings
         authenticated = token is not None
         managed_token = token is ...
@@ -313,10 +403,21 @@ class TracksolidHook(BaseHook):
             outcome = self._attempt(request)
             api_code = outcome["api_code"]
             if outcome["envelope"] is not None and api_code == 0:
+                try:
+                    count, note = extract(outcome["envelope"]) if extract is not None else (None, None)
+                except TracksolidResponseError as exc:
+                    # Valid JSON of the wrong shape: the same answer would come again — audit and fail.
+                    self._audit.write(
+                        method=method, target=target, imei_count=imei_count, attempt=attempt,
+                        http_status=outcome["http_status"], api_code=0, row_count=None,
+                        duration_ms=outcome["duration_ms"], error=self._scrub(str(exc)),
+                    )
+                    raise TracksolidResponseError(str(exc), method=method, target=target, batch=batch) from exc
                 self._audit.write(
                     method=method, target=target, imei_count=imei_count, attempt=attempt,
                     http_status=outcome["http_status"], api_code=0,
-                    row_count=_row_count(outcome["envelope"]), duration_ms=outcome["duration_ms"],
+                    row_count=count if count is not None else _row_count(outcome["envelope"]),
+                    duration_ms=outcome["duration_ms"], error=self._scrub(note),
                 )
                 return outcome["envelope"]
 
@@ -340,8 +441,14 @@ class TracksolidHook(BaseHook):
                     if api_code == 1001 and authenticated:
                         log.warning("%s: parameter error; parameters sent: %s", method,
                                     self._scrub(json.dumps(params, default=str, ensure_ascii=False)))
-                    raise TracksolidApiError(api_code, self._scrub(outcome["message"]),
-                                             method=method, target=target, batch=batch)
+                    fatal = api_code in s.fail_fast_codes
+                    raise TracksolidApiError(
+                        api_code, self._scrub(outcome["message"]), method=method, target=target, batch=batch,
+                        retriable=not fatal,
+                        hint=fix_hint(api_code, method, self.tracksolid_conn_id) if fatal else None)
+            elif outcome.get("fatal"):
+                raise TracksolidConfigError(f"{error} — check the host of connection {self.tracksolid_conn_id!r}",
+                                            method=method, target=target, batch=batch)
             elif not outcome["retryable"]:
                 raise TracksolidResponseError(error or "unreadable response", method=method, target=target,
                                               batch=batch)
@@ -349,8 +456,10 @@ class TracksolidHook(BaseHook):
             delay = self._backoff(attempt)
             elapsed = time.monotonic() - started
             if attempt >= s.max_attempts or elapsed + delay > s.retry_budget_s:
-                raise TracksolidRetryExhausted(attempt, error or "unknown", method=method, target=target,
-                                               batch=batch)
+                last = error or "unknown"
+                if outcome["http_status"] is None and api_code is None:  # never got an answer: say where to look
+                    last += f" — if this persists, check the host of connection {self.tracksolid_conn_id!r}"
+                raise TracksolidRetryExhausted(attempt, last, method=method, target=target, batch=batch)
             log.warning("%s attempt %d failed (%s); retrying in %.2fs", method, attempt, error, delay)
             self._sleep(delay)
 
@@ -362,12 +471,14 @@ class TracksolidHook(BaseHook):
         t0 = time.monotonic()
         try:
             response = self._http().post(s.url, data=request, timeout=s.timeout_s)
-        except requests.Timeout:
-            outcome.update(error=f"timeout after {s.timeout_s}s", retryable=True)
+        except requests.Timeout as exc:
+            outcome.update(error=f"{describe_transport_error(exc, s.url)} after {s.timeout_s}s", retryable=True)
         except requests.ConnectionError as exc:
-            outcome.update(error=f"connection error ({type(exc).__name__})", retryable=True)
+            # A name that does not resolve is a setting, not an outage: fail at once.
+            outcome.update(error=describe_transport_error(exc, s.url), retryable=True,
+                           fatal=is_name_resolution_failure(exc))
         except requests.RequestException as exc:
-            outcome.update(error=f"request failed ({type(exc).__name__})", retryable=False)
+            outcome.update(error=f"request failed: {describe_transport_error(exc, s.url)}", retryable=False)
         else:
             outcome["http_status"] = response.status_code
             if response.status_code >= 500 or response.status_code == 429:
@@ -402,202 +513,8 @@ class TracksolidHook(BaseHook):
         ceiling = min(s.backoff_cap_s, s.backoff_base_s * (2 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    # --- helpers for the typed methods -------------------------------------------------------------
-
-    def _report(self, method: str, result: parsers.ParseResult, target: str | None) -> list[dict]:
-        for item, reason in result.rejects:
-            log.warning("%s (target %s): item rejected — %s: %s", method, target, reason,
-                        json.dumps(item, default=str, ensure_ascii=False)[:2000])
-        return result.rows
-
-    def _window(self, begin: datetime, end: datetime) -> tuple[datetime, datetime]:
-        """Check the window and keep ``end`` in the past (the API refuses a future end_time)."""
-        if begin.tzinfo is None or end.tzinfo is None:
-            raise ValueError("begin/end must be aware datetimes (UTC)")
-        now = datetime.now(UTC).replace(microsecond=0)
-        return begin.astimezone(UTC), min(end.astimezone(UTC), now - timedelta(seconds=1))
-
-    def _span(self, method: str) -> timedelta:
-        days = self.settings.max_span_days.get(method)
-        return timedelta(days=days) if days else timedelta(days=36500)
-
-    def _batches(self, method: str, imeis: Iterable[str]) -> list[list[str]]:
-        return chunk(unique_imeis(imeis), self.settings.imei_cap(method))
-
-    def _pages_by_start_row(self, method: str, params: dict, extract: Callable[[dict], tuple[list, int | None]],
-                            *, target: str | None, batch: list[str]) -> list:
-        """Page with ``start_row``/``page_size`` until a short page, the reported total, or a repeat."""
-        s = self.settings
-        items: list = []
-        start_row = s.start_row_base
-        previous: list | None = None
-        for _ in range(s.max_pages):
-            envelope = self.call(method, {**params, "start_row": start_row, "page_size": s.page_size},
-                                 target=target, imei_count=len(batch), batch=_batch_label(batch))
-            page, total = extract(envelope)
-            if page == previous and page:
-                log.warning("%s: server repeated a page (start_row ignored?); stopping", method)
-                break
-            items.extend(page)
-            if len(page) < s.page_size or (total is not None and len(items) >= total):
-                break
-            previous = page
-            start_row += s.page_size
-        else:
-            log.warning("%s: stopped after max_pages=%d", method, s.max_pages)
-        return items
-
-    def _pages_by_page_no(self, method: str, params: dict, extract: Callable[[dict], tuple[list, int | None]],
-                          *, target: str | None, batch: list[str]) -> list:
-        """Page with ``page_no`` (from 1) / ``page_size`` (≤ 100) until a short page or the total."""
-        s = self.settings
-        page_size = min(s.page_size, DOC_MAX_PAGE_SIZE)
-        items: list = []
-        previous: list | None = None
-        for page_no in range(1, s.max_pages + 1):
-            envelope = self.call(method, {**params, "page_no": page_no, "page_size": page_size},
-                                 target=target, imei_count=len(batch), batch=_batch_label(batch))
-            page, total = extract(envelope)
-            if page == previous and page:
-                log.warning("%s: server repeated a page (page_no ignored?); stopping", method)
-                break
-            items.extend(page)
-            if len(page) < page_size or (total is not None and len(items) >= total):
-                break
-            previous = page
-        else:
-            log.warning("%s: stopped after max_pages=%d", method, s.max_pages)
-        return items
-
-    # --- typed methods (the endpoint DAGs' API) ----------------------------------------------------
-
-    def list_devices(self, target: str) -> list[dict]:
-        """``jimi.user.device.list`` for one account target → ``devices`` rows (+ ``account``=target)."""
-        envelope = self.call(DEVICE_LIST, {"target": target}, target=target)
-        rows = self._report(DEVICE_LIST, parsers.parse_items(
-            parsers.parse_device_list_item, _list(envelope.get("result")), account=target), target)
-        return dedupe(rows, parsers.ROW_KEYS["devices"])
-
-    def device_detail(self, imei: str) -> dict:
-        """``jimi.track.device.detail`` for one IMEI → a ``devices`` row of the detail fields.
-        Merge it into the list row with :func:`tracksolid_hook.parsers.merge_device`."""
-        envelope = self.call(DEVICE_DETAIL, {"imei": imei}, imei_count=1, batch=imei)
-        result = envelope.get("result")
-        if not isinstance(result, dict):
-            raise TracksolidResponseError("device detail has no result object", method=DEVICE_DETAIL,
-                                          batch=imei)
-        try:
-            return parsers.parse_device_detail(result)
-        except parsers.RowRejected as exc:
-            raise TracksolidResponseError(f"device detail unusable: {exc}", method=DEVICE_DETAIL,
-                                          batch=imei) from exc
-
-    def location_list(self, target: str) -> list[dict]:
-        """``jimi.user.device.location.list`` → ``live_positions`` rows (devices without a fix are
-        rejected and logged; devices may also be silently missing — see :meth:`location_get`)."""
-        envelope = self.call(LOCATION_LIST, {"target": target, "map_type": self.settings.map_type},
-                             target=target)
-        rows = self._report(LOCATION_LIST, parsers.parse_items(
-            parsers.parse_location, _list(envelope.get("result"))), target)
-        return dedupe(rows, parsers.ROW_KEYS["live_positions"])
-
-    def location_get(self, imeis: Sequence[str]) -> list[dict]:
-        """``jimi.device.location.get`` for any number of IMEIs (batched) → ``live_positions`` rows."""
-        rows: list[dict] = []
-        for batch in self._batches(LOCATION_GET, imeis):
-            envelope = self.call(LOCATION_GET, {"imeis": ",".join(batch), "map_type": self.settings.map_type},
-                                 imei_count=len(batch), batch=_batch_label(batch))
-            rows += self._report(LOCATION_GET, parsers.parse_items(
-                parsers.parse_location, _list(envelope.get("result"))), None)
-        return dedupe(rows, parsers.ROW_KEYS["live_positions"])
-
-    def track_list(self, imei: str, begin: datetime, end: datetime) -> list[dict]:
-        """``jimi.device.track.list`` (one IMEI per call) → ``position_history`` rows, source
-        ``track_list``; windows longer than 7 days are split."""
-        begin, end = self._window(begin, end)
-        rows: list[dict] = []
-        for b, e in split_window(begin, end, self._span(TRACK_LIST)):
-            envelope = self.call(
-                TRACK_LIST,
-                {"imei": imei, "begin_time": format_api_time(b), "end_time": format_api_time(e),
-                 "map_type": self.settings.map_type},
-                imei_count=1, batch=imei,
-            )
-            rows += self._report(TRACK_LIST, parsers.parse_items(
-                parsers.parse_track_point, _list(envelope.get("result")), imei=imei), None)
-        return sorted(dedupe(rows, parsers.ROW_KEYS["position_history"]), key=lambda r: r["gps_time"])
-
-    def track_mileage(self, imeis: Sequence[str], begin: datetime, end: datetime) -> list[dict]:
-        """``jimi.device.track.mileage`` → ``trips`` rows (``distance_km`` = metres / 1000), paged by
-        ``start_row``."""
-        begin, end = self._window(begin, end)
-        if begin >= end:
-            return []
-        rows: list[dict] = []
-        for batch in self._batches(TRACK_MILEAGE, imeis):
-            params = {"imeis": ",".join(batch), "begin_time": format_api_time(begin),
-                      "end_time": format_api_time(end)}
-            items = self._pages_by_start_row(
-                TRACK_MILEAGE, params, lambda env: (_list(env.get("result")), None), target=None, batch=batch)
-            rows += self._report(TRACK_MILEAGE, parsers.parse_items(parsers.parse_trip, items), None)
-        return dedupe(rows, parsers.ROW_KEYS["trips"])
-
-    def parking(self, account: str, imeis: Sequence[str], begin: datetime, end: datetime,
-                acc_type: str = "off") -> list[dict]:
-        """``jimi.open.platform.report.parking`` → ``parking_events`` rows. ``acc_type`` is "off"
-        (parking) or "on" (idling); the value sent is the ``acc_type_values`` extra."""
-        if acc_type not in ("off", "on"):
-            raise ValueError(f"acc_type must be 'off' or 'on', got {acc_type!r}")
-        begin, end = self._window(begin, end)
-        if begin >= end:
-            return []
-        rows: list[dict] = []
-        for batch in self._batches(PARKING, imeis):
-            params = {"account": account, "imeis": ",".join(batch), "start_time": format_api_time(begin),
-                      "end_time": format_api_time(end), "acc_type": self.settings.acc_type_values[acc_type]}
-            items = self._pages_by_start_row(PARKING, params, _parking_page, target=account, batch=batch)
-            rows += self._report(PARKING, parsers.parse_items(parsers.parse_parking, items, acc_type=acc_type),
-                                 account)
-        return dedupe(rows, parsers.ROW_KEYS["parking_events"])
-
-    def alarm_list(self, imeis: Sequence[str], begin: datetime, end: datetime) -> list[dict]:
-        """``jimi.device.alarm.list`` → ``alarms`` rows (source ``poll``), paged by ``page_no``;
-        windows over a month are split, and a window that hits the 1000-row cap is halved."""
-        begin, end = self._window(begin, end)
-        rows: list[dict] = []
-        for batch in self._batches(ALARM_LIST, imeis):
-            pending = split_window(begin, end, self._span(ALARM_LIST))
-            while pending:
-                b, e = pending.pop(0)
-                params = {"imeis": ",".join(batch), "begin_time": format_api_time(b),
-                          "end_time": format_api_time(e)}
-                items = self._pages_by_page_no(
-                    ALARM_LIST, params, lambda env: (_list(env.get("result")), None), target=None, batch=batch)
-                if len(items) >= self.settings.alarm_row_cap and e - b > MIN_ALARM_SPLIT:
-                    middle = b + (e - b) / 2
-                    middle = middle.replace(microsecond=0)
-                    log.info("alarm.list hit the %d-row cap for %s..%s; splitting",
-                             self.settings.alarm_row_cap, b, e)
-                    pending[:0] = [(b, middle), (middle, e)]
-                    continue
-                rows += self._report(ALARM_LIST, parsers.parse_items(parsers.parse_alarm, items), None)
-        return dedupe(rows, parsers.ROW_KEYS["alarms"])
-
-    def obd_list(self, account: str, imeis: Sequence[str], begin: datetime, end: datetime) -> list[dict]:
-        """``jimi.device.obd.list`` → ``obd_readings`` rows (source ``poll``), paged by ``page_no``;
-        windows over 31 days are split."""
-        begin, end = self._window(begin, end)
-        rows: list[dict] = []
-        for batch in self._batches(OBD_LIST, imeis):
-            for b, e in split_window(begin, end, self._span(OBD_LIST)):
-                params = {"account": account, "imeis": ",".join(batch), "start_time": format_api_time(b),
-                          "end_time": format_api_time(e)}
-                items = self._pages_by_page_no(OBD_LIST, params, _obd_page, target=account, batch=batch)
-                rows += self._report(OBD_LIST, parsers.parse_items(parsers.parse_obd, items), account)
-        return dedupe(rows, parsers.ROW_KEYS["obd_readings"])
-
-
 # --- module helpers --------------------------------------------------------------------------------
+
 
 def _mask(*values: str | None) -> None:
     """Register values with Airflow's log masker (task logs show ``***`` instead)."""
@@ -610,29 +527,15 @@ def _mask(*values: str | None) -> None:
             mask_secret(value)
 
 
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _batch_label(batch: Sequence[str]) -> str:
-    """Short, log-friendly name of an IMEI batch: first..last (n)."""
-    if not batch:
-        return "empty"
-    return batch[0] if len(batch) == 1 else f"{batch[0]}..{batch[-1]} ({len(batch)})"
-
-
-def _parking_page(envelope: dict) -> tuple[list, int | None]:
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        return [], None
-    return _list(data.get("rows")), to_int(data.get("dataTotalRows"))
-
-
-def _obd_page(envelope: dict) -> tuple[list, int | None]:
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        return _list(envelope.get("result")), None
-    return _list(data.get("result")), to_int(data.get("totalRecord"))
+def _reject_note(parsed: parsers.ParseResult) -> str | None:
+    """The audit row's note for a batch with rejected items: how many, and why (by reason)."""
+    if not parsed.rejects:
+        return None
+    reasons: dict[str, int] = {}
+    for _, reason in parsed.rejects:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    listed = "; ".join(f"{reason} ({count})" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return f"{len(parsed.rejects)} item(s) rejected, not stored: {listed}"[:1000]
 
 
 def _row_count(envelope: dict) -> int:

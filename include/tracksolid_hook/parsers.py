@@ -191,12 +191,25 @@ def merge_device(list_row: dict, detail_row: dict | None) -> dict:
 # --- positions -----------------------------------------------------------------------------------
 
 def parse_location(item: dict) -> dict:
-    """``jimi.user.device.location.list`` / ``jimi.device.location.get`` item → ``live_positions`` row."""
-    lat, lng = _coordinates(item)
+    """``jimi.user.device.location.list`` / ``jimi.device.location.get`` item → ``live_positions`` row.
+
+    A device that never had a fix sends ``hbTime`` (and its online ``status``) without ``gpsTime``: the row
+    keeps them with ``gps_time`` None and no coordinates (the loader stores its heartbeat and online
+    state, never a position). Without either time the item is rejected."""
+    imei = _imei(item)
+    if blank(item.get("gpsTime")):
+        hb_time = _key_time(item, "hbTime") if not blank(item.get("hbTime")) else None
+        if hb_time is None:
+            raise RowRejected("no gpsTime and no hbTime")
+        gps_time, lat, lng = None, None, None
+    else:
+        gps_time = _key_time(item, "gpsTime")
+        hb_time = _time(item.get("hbTime"))
+        lat, lng = _coordinates(item)
     return {
-        "imei": _imei(item),
-        "gps_time": _key_time(item, "gpsTime"),
-        "hb_time": _time(item.get("hbTime")),
+        "imei": imei,
+        "gps_time": gps_time,
+        "hb_time": hb_time,
         "lat": lat,
         "lng": lng,
         "speed_kmh": to_measure(item.get("speed")),
@@ -271,15 +284,14 @@ def parse_trip(item: dict) -> dict:
 def parse_parking(item: dict, *, acc_type: str) -> dict:
     """``jimi.open.platform.report.parking`` row → ``parking_events`` row.
 
-    ``acc_type`` is the logical kind asked for ("off" parking / "on" idling), whatever value was sent. Each row
-    also carries its own ``acc``; when it is readable it wins, so an idling row returned to a parking request
-    is stored as idling, never under the wrong key.
+    ``acc_type`` is the logical kind asked for ("off" parking / "on" idling), whatever value was sent, and it
+    alone decides the kind: the document defines the request's ``acc_type`` as "on: idling data, off: parking
+    data", while a row's ``acc`` is only "Acc status" — and the document's own example rows (3-hour stops,
+    ``durSecond`` = ``stopSecond``) carry ``"acc": "on"``. Letting the row's ``acc`` relabel would file a
+    parking request's rows as idling; it stays in ``raw``.
     """
     if acc_type not in ("off", "on"):
         raise ValueError(f"acc_type must be 'off' or 'on', got {acc_type!r}")
-    row_acc = to_bool(item.get("acc"))
-    if row_acc is not None:
-        acc_type = "on" if row_acc else "off"
     lat, lng = _coordinates(item)
     return {
         "imei": _imei(item),

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tracksolid_hook.errors import TracksolidConfigError
+from tracksolid_hook.failures import DEFAULT_FAIL_FAST_CODES
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class TracksolidSettings:
     app_key: str = ""
     app_secret: str = field(default="", repr=False)
     targets: tuple[str, ...] = ()
+    discover_targets: bool = False
     batch_size: int = 50
     token_ttl_s: int = 7200
     token_refresh_margin_s: int = 300
@@ -67,6 +69,7 @@ class TracksolidSettings:
     retry_codes: tuple[int, ...] = (-1, 1005, 1006)
     token_invalid_codes: tuple[int, ...] = (1004,)
     sign_error_codes: tuple[int, ...] = ()
+    fail_fast_codes: tuple[int, ...] = DEFAULT_FAIL_FAST_CODES
     acc_type_values: dict[str, str] = field(default_factory=lambda: {"off": "off", "on": "on"})
     start_row_base: int = 0
     page_size: int = 100
@@ -132,20 +135,34 @@ def _as_bool(value: Any, name: str) -> bool:
     raise TracksolidConfigError(f"extra {name!r} must be a boolean, got {value!r}")
 
 
-def endpoint_url(host: str | None, port: int | None = None) -> str:
+def endpoint_url(host: str | None, port: int | None = None, *, scheme: str | None = None,
+                 path: str | None = None) -> str:
     """Connection host → request URL. ``eu-open.tracksolidpro.com`` becomes
-    ``https://eu-open.tracksolidpro.com/route/rest``; a full URL is kept (port added when given)."""
+    ``https://eu-open.tracksolidpro.com/route/rest``; a full URL is kept (port added when given).
+
+    ``scheme`` (extra ``scheme``) applies to a bare host: the URI form of a connection
+    (``tracksolid://login:pw@host:port/route%2Frest?scheme=http``) has no other place for it — or put the
+    scheme in the host (``tracksolid://http://login:pw@host:port/…``), which Airflow also parses. ``path``
+    (the connection's schema field, i.e. the URI's path) is used when the host carries none."""
     if not host:
         raise TracksolidConfigError("connection host (regional endpoint URL) is empty")
     text = host.strip()
     if "://" not in text:
-        text = "https://" + text
+        wanted = (scheme or "https").strip().lower()
+        if wanted not in ("http", "https"):
+            raise TracksolidConfigError(f"extra 'scheme' must be http or https, got {scheme!r}")
+        text = f"{wanted}://{text}"
     parts = urlsplit(text)
     netloc = parts.netloc
     if port and parts.port is None:
         netloc = f"{netloc}:{port}"
-    path = parts.path if parts.path not in ("", "/") else DEFAULT_PATH
-    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+    if parts.path not in ("", "/"):
+        url_path = parts.path
+    elif path and path.strip("/"):
+        url_path = "/" + path.strip("/")
+    else:
+        url_path = DEFAULT_PATH
+    return urlunsplit((parts.scheme, netloc, url_path, parts.query, ""))
 
 
 def settings_from_connection(conn: Any) -> TracksolidSettings:
@@ -161,13 +178,17 @@ def settings_from_connection(conn: Any) -> TracksolidSettings:
     if not app_key or not app_secret:
         raise TracksolidConfigError("extras 'app_key' and 'app_secret' are required")
 
+    configured_targets = tuple(_as_list(extras.get("targets"), "targets"))
     kwargs: dict[str, Any] = {
-        "url": endpoint_url(conn.host, conn.port),
+        "url": endpoint_url(conn.host, conn.port, scheme=extras.get("scheme") or None,
+                            path=getattr(conn, "schema", None)),
         "account": login,
         "password": conn.password,
         "app_key": app_key,
         "app_secret": app_secret,
-        "targets": tuple(_as_list(extras.get("targets"), "targets")) or (login,),
+        "targets": configured_targets or (login,),
+        # No 'targets': the login and its sub-accounts (jimi.user.child.list) are the targets.
+        "discover_targets": not configured_targets,
     }
     numeric = {
         "batch_size": (int, 1),
@@ -190,7 +211,7 @@ def settings_from_connection(conn: Any) -> TracksolidSettings:
             kwargs[name] = _as_number(extras[name], name, kind, minimum)
     if kwargs.get("token_ttl_s", 7200) > 7200:
         raise TracksolidConfigError("extra 'token_ttl_s' must be within 60..7200 (the API's expires_in)")
-    for name in ("retry_codes", "token_invalid_codes", "sign_error_codes"):
+    for name in ("retry_codes", "token_invalid_codes", "sign_error_codes", "fail_fast_codes"):
         if name in extras and extras[name] is not None:
             kwargs[name] = tuple(int(_as_number(v, name, int)) for v in _as_list(extras[name], name))
     if extras.get("token_use_refresh") not in (None, ""):
@@ -218,7 +239,9 @@ def settings_from_connection(conn: Any) -> TracksolidSettings:
         or os.environ.get("TRACKSOLID_RATE_LIMIT_DIR")
         or os.path.join(tempfile.gettempdir(), "tracksolid-rate-limit")
     )
-    known = {f.name for f in fields(TracksolidSettings)}
+    if extras.get("discover_targets") not in (None, ""):
+        kwargs["discover_targets"] = _as_bool(extras["discover_targets"], "discover_targets")
+    known = {f.name for f in fields(TracksolidSettings)} | {"scheme"}
     unknown = sorted(set(extras) - known)
     if unknown:
         # A typo must not pass silently, but an extra added for a newer version must not break a run.

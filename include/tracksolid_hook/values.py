@@ -38,9 +38,10 @@ def to_decimal(value) -> Decimal | None:
     if not str(value).isascii():  # Decimal() reads any script's digits ("١٢" is 12): numbers are ASCII only
         return None
     try:
-        return Decimal(str(value).strip())
+        number = Decimal(str(value).strip())
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None  # "NaN" / "Infinity" are not measurements
 
 
 def to_measure(value) -> Decimal | None:
@@ -59,7 +60,7 @@ def to_float(value) -> float | None:
 
 def to_int(value) -> int | None:
     d = to_decimal(value)
-    return None if d is None else int(d)
+    return None if d is None else int(d)  # finite by to_decimal, so int() cannot overflow
 
 
 def to_text(value) -> str | None:
@@ -91,7 +92,10 @@ def parse_time(value) -> datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 10**11 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:  # out of the calendar's range, or NaN
+            raise ValueError(f"unrecognised time value: {value!r}") from exc
     text = str(value).strip()
     if not text.isascii():  # int() and the loose pattern's \d read any script's digits: times are ASCII only
         raise ValueError(f"unrecognised time value: {value!r}")

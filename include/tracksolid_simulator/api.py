@@ -234,7 +234,7 @@ class SimulatorApp:
             handler = HANDLERS.get(method)
             if handler is None:
                 raise ApiError(1001, f"unknown method {method!r}")
-            payload = handler(self, params, token, entry, kind == "empty")
+            payload = _reshape(handler(self, params, token, entry, kind == "empty"), kind, spec)
             body = {"code": 0, "message": "success", **payload}
             entry["code"] = 0
             text = json.dumps(body, default=to_json, ensure_ascii=False)
@@ -359,7 +359,28 @@ class SimulatorApp:
             raise ApiError(1001, f"{end_key} should be earlier than current time")
         if end - begin > timedelta(days=max_days):
             raise ApiError(1001, f"time range exceeds {max_days:g} days")
-        return begin, end
+        # The platform's end_time is inclusive (times have 1-second resolution); the truth queries are
+        # half-open, so [begin, end] on the wire is [begin, end + 1 s) in the truth.
+        return begin, end + timedelta(seconds=1)
+
+
+def _reshape(payload: dict, kind: str, spec: FaultSpec | None = None) -> dict:
+    """Payload variants seen in the field (fault kinds result_object / result_single / result_scalar /
+    never_fixed / custom_result); any other kind leaves the payload as the method built it."""
+    result = payload.get("result")
+    if kind == "custom_result":
+        return {**payload, "result": spec.result if spec is not None else None}
+    if kind == "result_object" and isinstance(result, list):
+        return {**payload, "result": {"list": result}}
+    if kind == "result_single" and isinstance(result, list) and len(result) == 1:
+        return {**payload, "result": result[0]}
+    if kind == "result_scalar":
+        return {**payload, "result": len(result) if isinstance(result, list) else 1}
+    if kind == "never_fixed" and isinstance(result, list):
+        rows = [{**row, "gpsTime": None, "lat": 0, "lng": 0, "speed": None, "posType": None}
+                if isinstance(row, dict) and "hbTime" in row else row for row in result]
+        return {**payload, "result": rows}
+    return payload
 
 
 def _imei_count(params: dict) -> int:

@@ -5,7 +5,12 @@ Outcomes (``kinds`` / ``sequence`` items; ints are accepted for the codes):
 * ``"-1"`` system busy · ``"1004"`` token revoked mid-run (the presented token stops working) ·
   ``"1006"`` too frequent · ``"http500"`` / ``"http502"`` · ``"slow"`` (answer after ``slow_s``, past the
   client timeout) · ``"truncate"`` (cut JSON, HTTP 200) · ``"empty"`` (success with no rows, as production
-  saw from report.parking) · ``"ok"`` / ``None`` normal answer.
+  saw from report.parking) · ``"result_object"`` (the ``result`` array wrapped as ``{"list": [...]}``, as
+  some integrations report) · ``"result_single"`` (a one-row ``result`` array sent as the bare row object) ·
+  ``"result_scalar"`` (``result`` is a number: a shape no client can read) · ``"never_fixed"`` (location
+  rows of devices that never had a fix: ``hbTime`` and status, no ``gpsTime``, lat/lng 0) ·
+  ``"custom_result"`` (``result`` replaced by the spec's ``result`` JSON, for fuzzing clients) · ``"ok"`` /
+  ``None`` normal answer.
 
 ``missing_ratio`` silently drops that fraction of devices from ``jimi.user.device.location.list``.
 A sequence is consumed one item per request to the method; afterwards answers are normal (then
@@ -17,8 +22,10 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
-FAULT_KINDS = ("ok", "-1", "1004", "1006", "http500", "http502", "slow", "truncate", "empty")
+FAULT_KINDS = ("ok", "-1", "1004", "1006", "http500", "http502", "slow", "truncate", "empty", "result_object",
+               "result_single", "result_scalar", "never_fixed", "custom_result")
 _ALIASES = {-1: "-1", 1004: "1004", 1006: "1006", 500: "http500", 502: "http502", "500": "http500",
             "502": "http502", "busy": "-1", "revoke": "1004", "rate": "1006", "truncated": "truncate",
             None: "ok"}
@@ -42,6 +49,7 @@ class FaultSpec:
     slow_s: float | None = None
     missing_ratio: float = 0.0
     seed: int = 0
+    result: Any = None
     _used: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +67,7 @@ class FaultSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> FaultSpec:
-        allowed = {"probability", "kinds", "sequence", "slow_s", "missing_ratio", "seed"}
+        allowed = {"probability", "kinds", "sequence", "slow_s", "missing_ratio", "seed", "result"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown FaultSpec fields: {sorted(unknown)}")
