@@ -26,6 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from fleet_alerting import dag_alerting, task_alerting
 from fleet_dwh.assets import GOLD_DAILY_METRICS
 
 
@@ -35,11 +36,12 @@ from fleet_dwh.assets import GOLD_DAILY_METRICS
     start_date=pendulum.datetime(2026, 1, 1, tz="Africa/Nairobi"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "fleet-ops", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "fleet-ops", "retries": 2, "retry_delay": timedelta(minutes=5), **task_alerting()},
     params={"day": Param(None, type=["null", "string"], format="date",
                          description="Local day (Africa/Nairobi) to report on; empty: the refreshed day")},
     tags=["tracksolid", "warehouse", "report", "gold"],
     doc_md=__doc__,
+    **dag_alerting("fleet_daily_report"),
 )
 def fleet_daily_report():
     @task

@@ -41,6 +41,7 @@ DEFAULT_DEADLINES: dict[str, timedelta] = {
     "dwh_bronze": timedelta(hours=1),                    # 7 runs a day, 05:00-23:00 EAT
     # Queued when the 05:00 EAT bronze run has loaded its tables (≈ 05:15): done by ≈ 06:00 EAT.
     "dwh_gold_refresh": timedelta(minutes=45),
+    "fleet_daily_report": timedelta(minutes=30),          # queued by the gold Asset
     # Operations DAGs (include/fleet_ops).
     "fleet_alerts": timedelta(minutes=10),               # every 15 min
     "db_backup": timedelta(hours=2),                     # nightly 01:30 EAT
