@@ -23,6 +23,8 @@ from fleet_db.settings import postgres_conn_json
 
 EAT = timezone(timedelta(hours=3))
 DEVICES = 12
+#: Open tickets planted for the SLA row: (opened minutes ago, SLA minutes) — ok, at risk, breached.
+TICKETS = ((10, 240), (100, 120), (300, 120))
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,16 @@ def build(live_dsn: str, dwh_dsn: str, s3_endpoint: str, work_dir: str, repo_roo
             with conn.cursor() as cur:  # the operator's vehicle import assigns cities
                 for imei, city in cities.items():
                     cur.execute("UPDATE tracksolid.devices SET assigned_city = %s WHERE imei = %s", (city, imei))
+                # the dispatchers' open tickets (SLA row): on time, at risk, breached
+                for n, (opened_min_ago, sla_min) in enumerate(TICKETS):
+                    imei = sorted(cities)[n]
+                    ref = f"T-DASH-{n}"
+                    cur.execute(
+                        "INSERT INTO ops.tickets (ticket_ref, customer, city, lat, lng, geom, opened_at, sla_minutes)"
+                        " VALUES (%s, 'ACME', %s, -1.28, 36.82, ST_SetSRID(ST_MakePoint(36.82, -1.28), 4326), %s, %s)",
+                        (ref, cities[imei], now - timedelta(minutes=opened_min_ago), sla_min))
+                    cur.execute("INSERT INTO tracksolid.dispatch_log (ticket_ref, imei, dispatched_at)"
+                                " VALUES (%s, %s, %s)", (ref, imei, now - timedelta(minutes=opened_min_ago - 5)))
         finally:
             conn.close()
         _run(bag, "dwh_bronze", {"tables": [], "safety_lag_s": 0})

@@ -13,10 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-#: Grafana's own variables (never defined by a dashboard).
-GLOBALS = {"__from", "__to", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms", "__rate_interval",
-           "__dashboard", "__user", "__org", "__name", "__data", "__value", "__field", "__series", "__url",
-           "__url_time_range", "__all_variables", "__timezone", "__cell", "timeFilter"}
 VAR_IN_TEXT = re.compile(r"\$\{([\w.]+)(?::[\w]+)?\}|\[\[(\w+)(?::\w+)?\]\]|\$(\w+)")
 DATA_FIELD = re.compile(r"\$\{__data\.fields(?:\.|\[\")([\w ]+?)(?:\"\])?(?::\w+)?\}")
 DASH_LINK = re.compile(r"/d/([\w-]+)(?:/[\w-]*)?(?:\?([^#]*))?")
@@ -39,9 +35,7 @@ def _refs(text: str) -> set[str]:
     names = set()
     for braced, bracketed, bare in VAR_IN_TEXT.findall(text or ""):
         name = (braced or bracketed or bare).split(".")[0]
-        if not name.startswith("__"):
-            names.add(name)
-        elif name not in GLOBALS and not name.startswith("__data"):
+        if not name.startswith("__"):  # Grafana's globals and macros ($__timeFilter, ${__data...}) start with __
             names.add(name)
     return names
 

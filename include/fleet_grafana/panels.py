@@ -40,6 +40,16 @@ def target(sql: str, fmt: str = "table", ds: dict = LIVE, ref: str = "A") -> dic
             "rawSql": sql.strip()}
 
 
+#: The panel-side city filter (``city`` column of the C2 views).
+CITY_FILTER = "coalesce(city, 'unassigned') IN ($city)"
+
+
+def vehicle_override(imei_field: str = "imei", day_field: str | None = None, name: str = "vehicle") -> dict:
+    """Makes the ``vehicle`` column a link into Vehicle day."""
+    return {"matcher": {"id": "byName", "options": name},
+            "properties": [{"id": "links", "value": [vehicle_link(imei_field, day_field)]}]}
+
+
 def vehicle_link(imei_field: str = "imei", day_field: str | None = None) -> dict:
     """Data link into Vehicle day for the clicked row (TeslaMate style: a field value in the URL)."""
     url = f"/d/{UID_VEHICLE}/vehicle-day?var-vehicle=${{__data.fields.{imei_field}}}"
@@ -162,8 +172,9 @@ def row(title: str, y: int) -> dict:
 
 
 def city_variable(ds: dict = LIVE, sql: str | None = None) -> dict:
-    """Multi-value city filter with All (NULL cities show as 'Unassigned' so All never hides a vehicle)."""
-    query = sql or ("SELECT DISTINCT coalesce(assigned_city, 'Unassigned') AS city FROM tracksolid.devices"
+    """Multi-value city filter with All (no city shows as 'unassigned', as in the gold views, so All never
+    hides a vehicle). Panels filter with :data:`CITY_FILTER`."""
+    query = sql or ("SELECT DISTINCT coalesce(assigned_city, 'unassigned') AS city FROM tracksolid.devices"
                     " ORDER BY 1")
     return {"name": "city", "label": "City", "type": "query", "datasource": dict(ds),
             "query": query, "definition": query, "refresh": 1, "multi": True, "includeAll": True,

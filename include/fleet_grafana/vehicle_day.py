@@ -29,7 +29,7 @@ def in_day(column: str) -> str:
 VEHICLES = """
 SELECT coalesce(nullif(device_name, ''), nullif(license_plate_no, ''), imei) AS __text, imei AS __value
 FROM tracksolid.devices
-WHERE coalesce(assigned_city, 'Unassigned') IN ($city)
+WHERE coalesce(assigned_city, 'unassigned') IN ($city)
 ORDER BY 1"""
 
 DAYS = """
