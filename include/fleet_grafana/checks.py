@@ -120,11 +120,12 @@ def data_link_fields(panel: dict) -> set[str]:
     return {m for link in panel_links(panel) for m in DATA_FIELD.findall(link.get("url", "") + link.get("title", ""))}
 
 
-def shape_problems(panel: dict, columns: list[str], types: list[str]) -> list[str]:
-    """What the result (column names, PostgreSQL type names) lacks for ``panel``'s type."""
+def shape_problems(panel: dict, columns: list[str], types: list[str], ref_id: str = "A") -> list[str]:
+    """What the result of target ``ref_id`` (column names, PostgreSQL type names) lacks for the panel's type."""
     kind, problems = panel["type"], []
     typed = dict(zip(columns, types, strict=True))
-    fmt = panel["targets"][0].get("format", "time_series")
+    target = next(t for t in panel["targets"] if t["refId"] == ref_id)
+    fmt = target.get("format", "time_series")
     if kind in ("timeseries", "heatmap", "state-timeline") or fmt == "time_series":
         if "time" not in typed or typed["time"] not in TIME | NUMERIC:
             problems.append(f"needs a time column 'time' (got {columns})")
@@ -132,6 +133,9 @@ def shape_problems(panel: dict, columns: list[str], types: list[str]) -> list[st
             problems.append("needs at least one numeric value column")
     if kind == "geomap":
         for layer in panel["options"]["layers"]:
+            only = layer.get("filterData", {}).get("options")
+            if only and only != ref_id:
+                continue
             for key in ("latitude", "longitude"):
                 name = layer["location"][key]
                 if typed.get(name) not in NUMERIC:
@@ -143,7 +147,7 @@ def shape_problems(panel: dict, columns: list[str], types: list[str]) -> list[st
         x = panel["options"].get("xField")
         if x not in typed:
             problems.append(f"bar chart x field {x!r} missing")
-    for field in data_link_fields(panel):
+    for field in data_link_fields(panel) if len(panel["targets"]) == 1 else ():
         if field not in typed:
             problems.append(f"data link uses field {field!r}, not returned")
     return problems
