@@ -117,3 +117,15 @@ def test_vehicle_columns_link_to_vehicle_day_with_the_row_imei():
             assert "imei" in data_link_fields(panel)
             linked += 1
     assert linked >= 10
+
+
+def test_panels_fit_the_grid_without_overlapping():
+    for name, board in boards().items():
+        cells: dict[tuple[int, int], str] = {}
+        for panel in all_panels(board["panels"]):
+            g = panel["gridPos"]
+            assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24, f"{name} / {panel['title']}"
+            for x in range(g["x"], g["x"] + g["w"]):
+                for y in range(g["y"], g["y"] + g["h"]):
+                    assert (x, y) not in cells, f"{name}: {panel['title']} overlaps {cells[(x, y)]}"
+                    cells[(x, y)] = panel["title"]

@@ -104,6 +104,30 @@ FROM silver.day_builds
 ORDER BY local_day DESC
 LIMIT 30"""
 
+ENDPOINT_HEALTH = """
+SELECT endpoint, calls, failed_calls, round(success_rate_pct::numeric, 1) AS success_rate_pct, p50_ms, p95_ms,
+       max_ms, rows, last_success_at, freshness_s, last_error
+FROM tracksolid.v_endpoint_health
+ORDER BY success_rate_pct, endpoint"""
+
+WORST_ENDPOINT = """
+SELECT min(success_rate_pct) AS pct FROM tracksolid.v_endpoint_health"""
+
+SLOWEST_P95 = """
+SELECT max(p95_ms) AS ms FROM tracksolid.v_endpoint_health"""
+
+PUSH_LAG = """
+SELECT path, requests, items, replays, parked, errors, last_received_at, seconds_since_last, p50_processing_ms,
+       p95_processing_ms
+FROM tracksolid.v_push_inbox_lag
+ORDER BY path"""
+
+FIX_LATENCY = """
+SELECT source, fixes, late_fixes, round(p50_s::numeric, 1) AS p50_s, round(p95_s::numeric, 1) AS p95_s,
+       last_ingested_at
+FROM tracksolid.v_fix_arrival_latency
+ORDER BY source"""
+
 
 def panels() -> list[dict]:
     stat_kw = {"w": 6, "h": 4, "y": 0}
@@ -130,20 +154,33 @@ def panels() -> list[dict]:
               description="Push requests by path, format and status, with the processing lag."),
         table("Recent API errors", SQL["Recent API errors"], w=12, h=8, x=12, y=20,
               description="The latest failed API calls."),
-        row("Warehouse", 28),
+        row("Endpoints and push (health_window_h)", 28),
+        stat("Worst endpoint success rate", WORST_ENDPOINT, unit="percent",
+             steps=[(None, "red"), (95, "orange"), (99, "green")], w=6, h=4, x=0, y=29,
+             description="Lowest per-method success rate in the health window (v_endpoint_health)."),
+        stat("Slowest endpoint p95", SLOWEST_P95, unit="ms", steps=[(None, "green"), (2000, "orange"),
+             (10000, "red")], w=6, h=4, x=6, y=29, description="Highest per-method p95 call latency."),
+        table("Endpoint health", ENDPOINT_HEALTH, w=12, h=8, x=12, y=29,
+              description="Per API method: success rate, p50/p95 latency and freshness (v_endpoint_health)."),
+        table("Push inbox lag per path", PUSH_LAG, w=12, h=8, x=0, y=33,
+              description="Per push path: requests, replays, time since the last one, processing time."),
+        table("Fix arrival latency", FIX_LATENCY, w=12, h=8, x=12, y=37,
+              description="GPS time to stored, per source (target: pushed fixes p95 within 5 s). Reads the "
+                          "health window of position_history by ingested_at."),
+        row("Warehouse", 45),
         stat("Bronze load failures (24 h)", FAILURE_COUNT, ds=DWH, unit="none",
-             steps=[(None, "green"), (1, "red")], w=6, h=4, x=0, y=29,
+             steps=[(None, "green"), (1, "red")], w=6, h=4, x=0, y=46,
              description="Extract/load runs that failed in the last 24 hours (v_recent_failures)."),
         stat("Oldest bronze load", OLDEST_LOAD, ds=DWH, unit="s",
-             steps=[(None, "green"), (4 * 3600, "orange"), (12 * 3600, "red")], w=6, h=4, x=6, y=29,
+             steps=[(None, "green"), (4 * 3600, "orange"), (12 * 3600, "red")], w=6, h=4, x=6, y=46,
              description="Longest time since a bronze table was last loaded (7 runs a day: < 4 h is on time)."),
         barchart("Watermark lag per table", WATERMARK_LAG, x_field="table_name", ds=DWH, unit="s",
-                 w=12, h=8, x=12, y=29, description="How far each table's watermark trails now (v_watermark_lag)."),
-        table("Bronze table freshness", TABLE_FRESHNESS, ds=DWH, w=12, h=8, x=0, y=33,
+                 w=12, h=8, x=12, y=46, description="How far each table's watermark trails now (v_watermark_lag)."),
+        table("Bronze table freshness", TABLE_FRESHNESS, ds=DWH, w=12, h=8, x=0, y=50,
               description="Per bronze table: watermark, last load and the latest run's status."),
-        table("Recent warehouse failures", RECENT_FAILURES, ds=DWH, w=12, h=8, x=12, y=37,
+        table("Recent warehouse failures", RECENT_FAILURES, ds=DWH, w=12, h=8, x=12, y=54,
               description="Failed extract/load runs of the last 24 hours, with their error."),
-        table("Silver and gold day builds", DAY_BUILDS, ds=DWH, w=12, h=8, x=0, y=41,
+        table("Silver and gold day builds", DAY_BUILDS, ds=DWH, w=12, h=8, x=0, y=58,
               description="When each local day was last (re)built; a day rebuilt after its first build "
                           "received late data."),
     ]
