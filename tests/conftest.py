@@ -34,3 +34,4 @@ pytest_plugins = [
 ]
 pytest_plugins.append("tests.fixtures.webhook")
 pytest_plugins.append("tests.fixtures.dwh")
+pytest_plugins.append("tests.fixtures.notify")
