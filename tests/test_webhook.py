@@ -36,7 +36,8 @@ def fix_raw(item: dict) -> dict:
 
 def expected_fix(item: dict) -> tuple:
     return (item["deviceImei"], t(item["gpsTime"]), item["lat"], item["lng"], Decimal(item["gpsSpeed"]),
-            int(item["direction"]), item["acc"] == "1", item["postType"], int(item["satelliteNum"]),
+            int(item["direction"]), item["acc"] == "1", {"1": "GPS", "2": "LBS"}[item["postType"]],
+            int(item["satelliteNum"]),
             int(item["gpsMode"]), Decimal(item["distance"]) / 1000, Decimal(item["altitude"]), "push",
             fix_raw(item))
 
@@ -50,7 +51,7 @@ def test_gps_push_stores_every_fix_and_the_newest_live_position(webhook, live_co
     items = gps_items(50, start=START, imeis=imeis)
     response = webhook.push("/pushgps", items)
     assert response.status_code == 200
-    assert response.json() == {"code": 0, "msg": "success"}
+    assert response.json() == {"code": 0, "msg": "success", "items": 50, "accepted": 50, "quarantined": 0}
 
     stored = rows(live_conn, f"SELECT {FIX_COLUMNS} FROM tracksolid.position_history ORDER BY imei, gps_time")
     assert stored == sorted(expected_fix(i) for i in items)
@@ -82,7 +83,7 @@ def test_replay_is_acknowledged_without_duplicates(webhook, live_conn):
     first = webhook.push("/pushgps", items)
     replay = webhook.push("/pushgps", items)
     assert first.status_code == replay.status_code == 200
-    assert replay.json() == {"code": 0, "msg": "success"}
+    assert replay.json() == {"code": 0, "msg": "success", "items": 20, "accepted": 20, "quarantined": 0}
     assert scalar(live_conn, "SELECT count(*) FROM tracksolid.position_history") == 20
     assert rows(live_conn, "SELECT count(*), sum(replay_count) FROM tracksolid.push_inbox") == [(1, 1)]
 
@@ -187,7 +188,7 @@ ONE_ITEM_PER_PATH = {
         {"deviceImei": IMEI, "gateTime": "2025-03-04 05:06:00", "postType": "2",
          "lbsJson": json.dumps({"mcc": 639, "mnc": 2, "cells": [{"lac": 1, "ci": 2, "rssi": -70}]})},
         "SELECT imei, reading_time, post_type, lbs->>'mcc' FROM tracksolid.lbs_readings",
-        (IMEI, t("2025-03-04 05:06:00"), "2", "639"),
+        (IMEI, t("2025-03-04 05:06:00"), "LBS", "639"),  # the push's code 2, in polling's vocabulary
     ),
 }
 
@@ -236,7 +237,8 @@ def test_tracksolid_pro_alarm_push_uses_push_field_names(webhook, live_conn):
     alarm = {"imei": IMEI, "deviceName": "VAN-042", "alarmType": "stayAlertOn", "alarmName": "Idling Alert",
              "lat": "-1.237", "lng": "36.727", "alarmTime": "2025-03-04 05:10:00"}
     response = webhook.post(webhook.pro_url, {"msgType": "jimi.push.device.alarm", "data": json.dumps(alarm)})
-    assert response.status_code == 200 and response.json() == {"code": 0, "msg": "success"}
+    assert response.status_code == 200
+    assert response.json() == {"code": 0, "msg": "success", "items": 1, "accepted": 1, "quarantined": 0}
     assert rows(live_conn, "SELECT imei, alarm_type, alarm_name, device_name, alarm_time, lat, lng, source "
                            "FROM tracksolid.alarms") == [
         (IMEI, "stayAlertOn", "Idling Alert", "VAN-042", t("2025-03-04 05:10:00"), -1.237, 36.727, "push")]

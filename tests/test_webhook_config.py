@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from webhook_service.config import DEFAULT_EVENT_TIME_FIELDS, ConfigError, WebhookConfig
-from webhook_service.parsing import PushValidationError, parse_iothub, parse_pro
+from webhook_service.parsing import parse_iothub, parse_pro
 from webhook_service.store import payload_sha256
 
 ENV = {"WEBHOOK_DATABASE_URL": "host=127.0.0.1 dbname=tracksolid_db", "WEBHOOK_IOTHUB_TOKEN": "a-token"}
@@ -60,8 +60,9 @@ def test_bad_settings_fail_fast_with_the_variable_named(env, message):
 def test_event_time_field_is_configurable():
     item = {"deviceImei": "860000000000001", "gateTime": "2025-01-01 10:00:05", "gpsTime": "", "lat": 1, "lng": 2}
     config = WebhookConfig.from_env(ENV)
-    with pytest.raises(PushValidationError, match=r"data_list\[0\].gpsTime is required"):
-        parse_iothub("pushgps", json.dumps([item]), config)
+    refused = parse_iothub("pushgps", json.dumps([item]), config)
+    assert refused.quarantine == [{"item": 0, "reason": "missing_field", "detail": "data_list[0].gpsTime is required"}]
+    assert not refused.rows
     config = WebhookConfig.from_env({**ENV, "WEBHOOK_EVENT_TIME_FIELDS": '{"pushgps": ["gpsTime", "gateTime"]}'})
     batch = parse_iothub("pushgps", json.dumps([item]), config)
     assert batch.rows["position_history"][0]["gps_time"] == datetime(2025, 1, 1, 10, 0, 5, tzinfo=UTC)
@@ -73,9 +74,10 @@ def test_guessed_fields_are_lenient_documented_fields_are_strict():
     batch = parse_iothub("pushoil", json.dumps([oil]), config)
     assert batch.rows["fuel_readings"][0]["fuel_value"] is None  # unknown format: kept raw, column empty
     assert batch.rows["fuel_readings"][0]["raw"] == oil
-    with pytest.raises(PushValidationError, match="powerLevel must be a number"):
-        parse_iothub("pushhb", json.dumps([{"deviceImei": "860000000000001", "gateTime": "2025-01-01 10:00:00",
-                                            "powerLevel": "full"}]), config)
+    strict = parse_iothub("pushhb", json.dumps([{"deviceImei": "860000000000001", "gateTime": "2025-01-01 10:00:00",
+                                                 "powerLevel": "full"}]), config)
+    assert strict.quarantine[0]["reason"] == "invalid_value"
+    assert "data_list[0].powerLevel must be a number" in strict.quarantine[0]["detail"]
 
 
 def test_trip_distance_unit_setting():

@@ -75,16 +75,18 @@ ODD_VALUES = ["", " ", "null", "NULL", None, True, False, 0, 1, -1, 2**40, 1.5, 
               "1e400", "1_000", " 12 ", "12.50", "-3", "abc", {}, [], {"v": 1}, "2025-03-04 05:00:00",
               "2025-03-04T05:00:00+03:00", "2025-03-04T05:00:00Z", "2025-03-04 5:00:00", "1741064400",
               1741064400, 1741064400000, "2025-03-04", "ON", "off", "Yes", "maybe", "91", "-181", "180",
-              "860000000000042", " 860000000000042 ", "86000000000004\n", 860000000000042, "12345", "abc-def"]
+              "860000000000042", " 860000000000042 ", "86000000000004\n", 860000000000042, "12345", "abc-def",
+              # column types and the ASCII number grammar: smallint gps_mode, other scripts' digits, NUL, (0, 0)
+              "40000", "-32769", "32767", "١٢", "٢٠٢٥-03-04 05:00:00", "1" * 60, "1e5", "GP\u0000S", 0, "0.0"]
 FIELDS = ["deviceImei", "imei", "gpsTime", "lat", "lng", "gpsSpeed", "speed", "direction", "acc", "accStatus",
           "satelliteNum", "gpsNum", "postType", "posType", "gpsMode", "distance", "altitude"]
 
 
 def general_reader(data: dict, index: int, cfg: WebhookConfig) -> tuple[dict | None, list[str]]:
-    errors: list[str] = []
+    item = Item(data, f"data_list[{index}]", index)
     batch = PushBatch(path="/pushgps", push_format="iothub", msg_type=None, item_count=1)
-    parsing._gps(Item(data, f"data_list[{index}]", errors, index), batch, cfg)
-    return (None if errors else batch.rows["position_history"][0]), errors
+    parsing._gps(item, batch, cfg)
+    return (None if item.errors else batch.rows["position_history"][0]), item.errors
 
 
 def perturbed_items(count: int, seed: int, clean_share: float = 0.33):
@@ -131,12 +133,13 @@ def test_batches_parse_the_same_with_and_without_the_fast_reader(monkeypatch):
             text = json.dumps(items[start:start + 10])  # NaN in some items: json.dumps writes the literal
             try:
                 batch = parse_iothub("pushgps", text, CONFIG)
-                results.append(("ok", batch.rows, batch.items_json))
+                results.append(("ok", batch.rows, batch.items_json, batch.quarantine))
             except PushValidationError as exc:
                 results.append(("rejected", exc.errors, exc.status))
         outcomes.append(results)
     assert outcomes[0] == outcomes[1]
     assert {kind for kind, *_ in outcomes[0]} == {"ok", "rejected"}
+    assert any(result[3] for result in outcomes[0] if result[0] == "ok")  # items quarantined, others stored
 
 
 # --- raw JSON exactly as sent ----------------------------------------------------------------------------
@@ -156,7 +159,7 @@ def test_raw_keeps_the_item_as_sent_with_all_the_digits_it_had(webhook, live_con
 
 @pytest.mark.parametrize(("alternative", "column", "expected"), [
     ({"gpsSpeed": None, "speed": "55"}, "speed_kmh", 55), ({"gpsSpeed": "", "speed": "55"}, "speed_kmh", 55),
-    ({"gpsSpeed": "12", "speed": "55"}, "speed_kmh", 12), ({"posType": "2"}, "pos_type", "1"),
+    ({"gpsSpeed": "12", "speed": "55"}, "speed_kmh", 12), ({"posType": "2"}, "pos_type", "GPS"),
     ({"accStatus": "0", "acc": None}, "acc_status", False), ({"gpsNum": "7"}, "satellite", 9)])
 def test_alternative_field_names_stay_in_the_raw_json(webhook, live_conn, alternative, column, expected):
     """Only the documented names are left out of a fix's raw JSON: a value under another name is kept, whether

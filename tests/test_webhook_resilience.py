@@ -142,8 +142,8 @@ def test_production_gunicorn_config_serves_pushes_and_logs_no_secret(live_db, li
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         items = gps_items(50, start=START, imeis=[imei_for(n) for n in range(5)])
         assert requests.post(f"{base}/pushgps", timeout=10,
-                             data={"token": token, "data_list": json.dumps(items)}).json() == {"code": 0,
-                                                                                               "msg": "success"}
+                             data={"token": token, "data_list": json.dumps(items)}).json() == {
+            "code": 0, "msg": "success", "items": 50, "accepted": 50, "quarantined": 0}
         assert requests.post(f"{base}/pushgps", timeout=10,
                              data={"token": "wrong", "data_list": json.dumps(items)}).status_code == 401
         alarm = {"imei": imei_for(1), "alarmType": "1", "alarmName": "SOS", "alarmTime": "2025-05-06 04:00:00"}

@@ -5,9 +5,11 @@
   the secret path segment (the vendor documents no signature).
 - ``GET /healthz`` (the process answers) and ``GET /readyz`` (the database answers).
 
-Success is ``{"code": 0, "msg": "success"}``, sent only after the transaction committed. Errors are JSON
-``{"code": <http status>, "msg": "...", "errors": [...]}``: 4xx for bad input (nothing stored), 503 when
-the database is unavailable (the sender retries).
+Success is ``{"code": 0, "msg": "success", "items": n, "accepted": a, "quarantined": q}``, sent only after the
+transaction committed (accepted items are stored, quarantined ones are in ``push_quarantine`` with their
+reason). Errors are JSON ``{"code": <http status>, "msg": "...", "errors": [...]}``: 4xx for a request
+malformed as a whole (nothing stored), 503 when the database is unavailable or too slow (the sender retries).
+Error bodies never quote the database: its messages go to the log.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 import uuid
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from webhook_service.config import WebhookConfig
 from webhook_service.forms import decode_urlencoded
@@ -57,19 +59,31 @@ def _secret_matches(given: str, accepted: tuple[str, ...]) -> bool:
     return matched
 
 
-def _form() -> tuple[dict[str, list[str]], str | None]:
+def _body(limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes, kept for werkzeug's form parser. A body over the limit is a
+    413 with or without Content-Length: werkzeug stops a chunked body at the limit without saying so (the
+    first ``limit`` bytes would be stored as if they were the request), so one more byte is asked for."""
+    body = request.get_data(cache=True)
+    if request.content_length is None and len(body) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return body
+
+
+def _form(limit: int) -> tuple[dict[str, list[str]], str | None]:
     """Every form field (multi-valued) except the token, and the (first) token. Raises 413/415 via werkzeug /
     PushValidationError."""
     if request.mimetype not in FORM_TYPES:
         raise PushValidationError(
             f"expected an application/x-www-form-urlencoded body, got {request.mimetype or 'no content type'!r}",
             status=415)
-    fields = None
-    if request.mimetype == FORM_TYPES[0]:
-        # The body is read (within MAX_CONTENT_LENGTH) and kept, so werkzeug can still parse it if needed.
-        fields = decode_urlencoded(request.get_data(cache=True))
+    body = _body(limit)
+    fields = decode_urlencoded(body) if request.mimetype == FORM_TYPES[0] else None
     if fields is None:
         fields = dict(request.form.lists())
+    for name, values in fields.items():
+        # PostgreSQL text / jsonb cannot hold NUL: the raw request could not be kept in push_inbox.
+        if "\x00" in name or any("\x00" in value for value in values):
+            raise PushValidationError(f"form field {name.replace(chr(0), '?')!r} holds a NUL character")
     tokens = fields.pop("token", None)
     return fields, (tokens[0] if tokens else None)
 
@@ -91,12 +105,14 @@ def create_app(config: WebhookConfig | None = None) -> Flask:
 
     def store_batch(batch: PushBatch, form: dict[str, list[str]]):
         result = store.save(batch, form)
-        g.log_fields.update(items=batch.item_count, inbox_id=result.inbox_id, replay=result.replay,
-                            status_in_inbox=batch.status)
-        return jsonify(SUCCESS)
+        counts = {"items": batch.item_count, "accepted": batch.accepted_count, "quarantined": len(batch.quarantine)}
+        g.log_fields.update(inbox_id=result.inbox_id, replay=result.replay, status_in_inbox=batch.status, **counts)
+        if batch.quarantine:
+            g.log_fields["quarantine_reasons"] = sorted({q["reason"] for q in batch.quarantine})
+        return jsonify({**SUCCESS, **counts})
 
     def iothub(path: str):
-        form, token = _form()
+        form, token = _form(config.max_body_bytes)
         if not token:
             return _error(401, "missing token: the IoT-Hub push must carry the form field token")
         if not _secret_matches(token, config.iothub_tokens):
@@ -113,7 +129,7 @@ def create_app(config: WebhookConfig | None = None) -> Flask:
             return _error(404, "the Tracksolid Pro push is not enabled on this receiver")
         if not _secret_matches(secret, (config.pro_path_secret,)):
             return _error(403, "unknown push path")
-        form, _ = _form()
+        form, _ = _form(config.max_body_bytes)
         batch = parse_pro(form.get("msgType", [None])[0], form.get("data", [None])[0], config)
         return store_batch(batch, form)
 

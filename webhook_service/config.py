@@ -9,6 +9,10 @@
 | ``WEBHOOK_MAX_ITEMS`` | most items in one ``data_list`` | 1000 |
 | ``WEBHOOK_DB_POOL_MIN`` / ``WEBHOOK_DB_POOL_MAX`` | connection pool size per worker process | = max / threads (4) |
 | ``WEBHOOK_DB_TIMEOUT_S`` | wait for a pooled connection before answering 503 | 3 |
+| ``WEBHOOK_DB_CONNECT_TIMEOUT_S`` | opening a database connection (libpq ``connect_timeout``) | 3 |
+| ``WEBHOOK_DB_REQUEST_TIMEOUT_S`` | database work of one request (statements, locks, stalled server) before 503 | 5 |
+| ``WEBHOOK_TIME_MAX_FUTURE_S`` | event times later than now + this are implausible (quarantined) | 600 |
+| ``WEBHOOK_TIME_FLOOR`` | event times before this date (UTC) are implausible (quarantined) | 2010-01-01 |
 | ``WEBHOOK_EVENT_TIME_FIELDS`` | JSON ``{"pushgps": ["gpsTime"]}``: event time fields, first present wins | below |
 | ``WEBHOOK_TRIP_DISTANCE_UNIT`` | unit of ``distance`` in ``/pushtripreport`` items: ``m`` or ``km`` | m |
 | ``WEBHOOK_LOG_LEVEL`` | log level | INFO |
@@ -22,6 +26,9 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tracksolid_hook.plausibility import DEFAULT_FLOOR, DEFAULT_MAX_FUTURE_S, PlausibilityWindow
 
 #: Which item field carries the event time, per IoT-Hub path (TRACKSOLID_API.md §7: gpsTime for fixes,
 #: gateTime otherwise). Where the vendor never published the field list, several candidates are tried in
@@ -69,6 +76,17 @@ def _number(environ: Mapping[str, str], name: str, default, kind=int):
     return value
 
 
+def _date(environ: Mapping[str, str], name: str, default: datetime) -> datetime:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an ISO-8601 date, got {raw!r}") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 @dataclass(frozen=True)
 class WebhookConfig:
     database_dsn: str
@@ -80,6 +98,10 @@ class WebhookConfig:
     pool_max_size: int = 4
     pool_timeout_s: float = 3.0
     connect_timeout_s: int = 3
+    #: Bound on the database work of one request; past it the connection is cut and the sender gets 503.
+    request_timeout_s: float = 5.0
+    time_max_future_s: float = DEFAULT_MAX_FUTURE_S
+    time_floor: datetime = DEFAULT_FLOOR
     event_time_fields: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_EVENT_TIME_FIELDS))
     trip_distance_unit: str = "m"
@@ -97,6 +119,15 @@ class WebhookConfig:
         unknown = set(self.event_time_fields) - set(DEFAULT_EVENT_TIME_FIELDS)
         if unknown:
             raise ConfigError(f"WEBHOOK_EVENT_TIME_FIELDS names unknown paths: {sorted(unknown)}")
+        try:
+            self.plausibility  # noqa: B018 - validates the window
+        except ValueError as exc:
+            raise ConfigError(f"WEBHOOK_TIME_MAX_FUTURE_S / WEBHOOK_TIME_FLOOR: {exc}") from exc
+
+    @property
+    def plausibility(self) -> PlausibilityWindow:
+        """The event-time plausibility window (tracksolid_hook.plausibility)."""
+        return PlausibilityWindow(self.time_max_future_s, self.time_floor)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookConfig:
@@ -128,6 +159,9 @@ class WebhookConfig:
                                   _number(environ, "WEBHOOK_THREADS", cls.pool_max_size)),
             pool_timeout_s=_number(environ, "WEBHOOK_DB_TIMEOUT_S", cls.pool_timeout_s, float),
             connect_timeout_s=_number(environ, "WEBHOOK_DB_CONNECT_TIMEOUT_S", cls.connect_timeout_s),
+            request_timeout_s=_number(environ, "WEBHOOK_DB_REQUEST_TIMEOUT_S", cls.request_timeout_s, float),
+            time_max_future_s=_number(environ, "WEBHOOK_TIME_MAX_FUTURE_S", cls.time_max_future_s, float),
+            time_floor=_date(environ, "WEBHOOK_TIME_FLOOR", cls.time_floor),
             event_time_fields=time_fields,
             trip_distance_unit=environ.get("WEBHOOK_TRIP_DISTANCE_UNIT", "m").strip().lower(),
             log_level=environ.get("WEBHOOK_LOG_LEVEL", "INFO").upper(),

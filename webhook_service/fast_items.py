@@ -15,11 +15,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from tracksolid_hook.parsers import POS_TYPES
 from tracksolid_hook.values import BLANK_TEXT, FALSE_TEXT, TRUE_TEXT
 from webhook_service.config import WebhookConfig
-
-INT32 = 2**31 - 1  # integer columns are int4
-
+from webhook_service.reader import INT16, INT32
 
 #: /pushgps fields whose values go into position_history columns, under the names the vendor documents
 #: (TRACKSOLID_API.md §7; the first configured event time field is added). A fix's ``raw`` keeps the item
@@ -48,6 +47,10 @@ def _decimal(value, low=None, high=None) -> Decimal | None:
         text = value.strip()
         if text in BLANK_TEXT:
             return None
+        # Plain ASCII decimals of modest length only: other scripts' digits, exponents and huge numbers
+        # (which may not fit the numeric column) are left to the general reader.
+        if len(text) > 40 or not text.isascii() or "e" in text or "E" in text:
+            raise NotPlain
         number = Decimal(text)  # InvalidOperation (ArithmeticError): the caller falls back
     elif value is None:
         return None
@@ -60,8 +63,8 @@ def _decimal(value, low=None, high=None) -> Decimal | None:
     return number
 
 
-def _integer(value) -> int | None:
-    number = _decimal(value, -INT32, INT32)
+def _integer(value, low=-INT32, high=INT32) -> int | None:
+    number = _decimal(value, low, high)
     return None if number is None else int(number)
 
 
@@ -87,6 +90,8 @@ def _text(value) -> str | None:
     kind = value.__class__
     if kind is str:
         text = value.strip()
+        if "\x00" in text:
+            raise NotPlain
         return None if text in BLANK_TEXT else text
     if value is None:
         return None
@@ -133,9 +138,10 @@ def gps_row(data: dict, index: int, cfg: WebhookConfig, imei_pattern) -> dict:
             break
     lat = _decimal(get("lat"), -90, 90)
     lng = _decimal(get("lng"), -180, 180)
-    if lat is None or lng is None:
+    if lat is None or lng is None or (not lat and not lng):  # (0, 0): no GPS position
         raise NotPlain
     distance_m = _decimal(get("distance"), 0)
+    pos_type = _text(get("postType"))
     return {
         "imei": _imei(get("deviceImei"), imei_pattern),
         "gps_time": _time(gps_time),
@@ -144,8 +150,8 @@ def gps_row(data: dict, index: int, cfg: WebhookConfig, imei_pattern) -> dict:
         "direction": _integer(get("direction")),
         "acc_status": _flag(get("acc")),
         "satellite": _integer(get("satelliteNum")),
-        "pos_type": _text(get("postType")),
-        "gps_mode": _integer(get("gpsMode")),
+        "pos_type": None if pos_type is None else POS_TYPES.get(pos_type, pos_type.upper()),
+        "gps_mode": _integer(get("gpsMode"), -INT16 - 1, INT16),  # smallint column
         "odometer_km": None if distance_m is None else distance_m / 1000,  # push distance: odometer in metres
         "altitude": _decimal(get("altitude")),
         "raw": data, "item": index,

@@ -1,8 +1,12 @@
 """Validate push requests and turn their items into table rows — pure functions, no database.
 
-Every request is validated completely before anything is written: one bad item rejects the whole request
-(``PushValidationError`` lists every problem, each naming the item index and the field). Values go through
-:mod:`tracksolid_hook.values`; a value that is present but cannot be converted is an error for the fields
+A request malformed as a whole (body, JSON, envelope, too many items) raises ``PushValidationError`` (a 4xx,
+nothing stored). In a well-formed request each item is decided on its own: an item with a problem is
+*quarantined* (``PushBatch.quarantine``: its index, the rule it broke and every problem, each naming
+``data_list[i].field``) and the good items become rows, so a platform retry is never stuck on one bad item.
+An item whose event time is outside the plausibility window (:mod:`tracksolid_hook.plausibility`) is
+quarantined too: it never reaches the data tables, so it never moves live state. Values go through
+:mod:`webhook_service.reader`; a value that is present but cannot be converted is a problem for the fields
 the vendor documents (TRACKSOLID_API.md §7) and ``None`` for the fields we can only guess (oil, temperature,
 OBD, fault codes, trip reports: their field lists are not public). Each row keeps its item's raw JSON, so
 unknown fields are never lost (a /pushgps fix keeps it without the fields whose values are in its columns, see
@@ -12,18 +16,27 @@ unknown fields are never lost (a /pushgps fix keeps it without the fields whose 
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from tracksolid_hook.values import BLANK_TEXT, FALSE_TEXT, TRUE_TEXT, blank, parse_time, to_decimal, to_text
+from tracksolid_hook.parsers import POS_TYPES
+from tracksolid_hook.plausibility import REASON as IMPLAUSIBLE_TIME
+from tracksolid_hook.values import blank, to_text
 from webhook_service.config import WebhookConfig
-from webhook_service.fast_items import INT32, NotPlain, gps_row
+from webhook_service.fast_items import NotPlain, gps_row
+from webhook_service.reader import (
+    IMEI_PATTERN,
+    INT16,
+    NESTED_TOO_DEEP,
+    NOT_AN_OBJECT,
+    NUL_CHARACTER,
+    Item,
+    short,
+)
 
 #: The IoT-Hub push paths (TRACKSOLID_API.md §7), without the leading slash.
 IOTHUB_PATHS = (
@@ -33,9 +46,19 @@ IOTHUB_PATHS = (
 #: Tracksolid Pro ``msgType`` values parsed into tables; other types are stored raw and parked.
 PRO_ALARM_MSG_TYPE = "jimi.push.device.alarm"
 
-IMEI_PATTERN = re.compile(r"^[0-9A-Za-z]{6,32}$")
 #: /pushalarm ``type`` values that carry a device attribute instead of an alarm.
 ATTRIBUTE_TYPES = {"ICCID": "iccid", "VIN": "vin"}
+#: The alarm type of an alarm-ended message; the code of the alarm that ended is in ``msg.removeAlarmType``.
+ALARM_ENDED_TYPE = "removeAlarmType"
+#: device_events.event_type of an alarm-ended message: this prefix + the ended alarm's type.
+ALARM_ENDED_EVENT = "ALARM_ENDED:"
+#: The column whose time the plausibility window checks, per destination.
+EVENT_TIME_COLUMNS = {
+    "position_history": "gps_time", "heartbeats": "hb_time", "alarms": "alarm_time",
+    "device_events": "event_time", "obd_readings": "reading_time", "fault_codes": "fault_time",
+    "push_trip_reports": "start_time", "fuel_readings": "reading_time", "temperature_readings": "reading_time",
+    "lbs_readings": "reading_time", "device_attribute_reports": "reported_at",
+}
 
 
 class PushValidationError(ValueError):
@@ -58,142 +81,30 @@ class PushBatch:
     status: str = "processed"  # "processed" | "parked" (kept raw only: a msgType we do not parse)
     rows: dict[str, list[dict]] = field(default_factory=dict)
     #: The items as the JSON array text that was received: the database takes each row's ``raw`` from it
-    #: (by the row's ``item`` index), so the raw JSON is exactly what was sent and Python never re-encodes it.
+    #: (by the row's ``item`` index), so the raw JSON is exactly what was sent and Python never re-encodes it
+    #: (except when an item holds a NUL character, which jsonb cannot store: see :func:`_without_nul_items`).
     items_json: str | None = None
+    #: Items not stored: ``{"item": index, "reason": rule, "detail": problems}`` (+ ``item_value`` when the
+    #: item had to be re-encoded).
+    quarantine: list[dict] = field(default_factory=list)
 
     def add(self, destination: str, row: dict) -> None:
         self.rows.setdefault(destination, []).append(row)
 
+    def quarantine_item(self, index: int, reason: str, problems: list[str], item_value=None) -> None:
+        entry = {"item": index, "reason": reason, "detail": "; ".join(problems)}
+        if item_value is not None:
+            entry["item_value"] = item_value
+        self.quarantine.append(entry)
+
+    @property
+    def accepted_count(self) -> int:
+        """Items that became rows (stored, or already stored under the same key)."""
+        return self.item_count - len(self.quarantine)
+
     @property
     def imeis(self) -> list[str]:
         return sorted({row["imei"] for rows in self.rows.values() for row in rows})
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-class Item:
-    """One push item with error-collecting readers. ``where`` names it in messages, e.g. ``data_list[3]``."""
-
-    def __init__(self, data: dict, where: str, errors: list[str], index: int = 0):
-        self.data = data
-        self.index = index
-        self.where = where
-        self.errors = errors
-        self.msg: dict = {}
-
-    def _find(self, names: tuple[str, ...]) -> tuple[str, Any] | None:
-        data = self.data
-        for name in names:
-            value = self.msg.get(name[4:]) if name[:4] == "msg." else data.get(name)
-            if value is None:
-                continue
-            # Inlined tracksolid_hook.values.blank (hot path: every field of every item).
-            if value.__class__ is str and value.strip() in BLANK_TEXT:
-                continue
-            return name, value
-        return None
-
-    def _missing(self, names: tuple[str, ...]) -> None:
-        self.errors.append(f"{self.where}.{' or '.join(names)} is required")
-
-    def _wrong(self, name: str, value: Any, expected: str) -> None:
-        self.errors.append(f"{self.where}.{name} must be {expected}, got {_short(value)}")
-
-    def text(self, *names: str, required: bool = False, strict: bool = True) -> str | None:
-        found = self._find(names)
-        if found is None:
-            if required:
-                self._missing(names)
-            return None
-        name, value = found
-        if isinstance(value, dict | list | bool):
-            if strict or required:
-                self._wrong(name, value, "a string")
-            return None
-        return to_text(value)
-
-    def number(self, *names: str, required: bool = False, strict: bool = True,
-               low: float | None = None, high: float | None = None) -> Decimal | None:
-        found = self._find(names)
-        if found is None:
-            if required:
-                self._missing(names)
-            return None
-        name, value = found
-        if value.__class__ is str or value.__class__ is int or value.__class__ is float:
-            try:
-                number = Decimal(value.strip() if value.__class__ is str else str(value))
-            except ArithmeticError:  # decimal.InvalidOperation
-                number = None
-        else:
-            number = None if isinstance(value, dict | list) else to_decimal(value)
-        if number is None or not number.is_finite():
-            if strict or required:
-                self._wrong(name, value, "a number")
-            return None
-        if (low is not None and number < low) or (high is not None and number > high):
-            if strict or required:
-                self._wrong(name, value, f"between {low} and {high}")
-            return None
-        return number
-
-    def integer(self, *names: str, required: bool = False, strict: bool = True) -> int | None:
-        number = self.number(*names, required=required, strict=strict, low=-INT32, high=INT32)
-        return None if number is None else int(number)
-
-    def flag(self, *names: str, strict: bool = True) -> bool | None:
-        found = self._find(names)
-        if found is None:
-            return None
-        name, value = found
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower() if isinstance(value, str | int | float) else None
-        if text in TRUE_TEXT:
-            return True
-        if text in FALSE_TEXT:
-            return False
-        if strict:
-            self._wrong(name, value, 'a flag ("1"/"0", "ON"/"OFF")')
-        return None
-
-    def time(self, names: tuple[str, ...], required: bool = True, strict: bool = True) -> datetime | None:
-        found = self._find(names)
-        if found is None:
-            if required:
-                self._missing(names)
-            return None
-        name, value = found
-        try:
-            if isinstance(value, dict | list):
-                raise ValueError
-            return parse_time(value)
-        except (ValueError, OverflowError, OSError):
-            if strict or required:
-                self._wrong(name, value, "a time (yyyy-MM-dd HH:mm:ss UTC, ISO-8601 or epoch)")
-            return None
-
-    def imei(self, *names: str) -> str | None:
-        found = self._find(names)
-        if found is None:
-            self._missing(names)
-            return None
-        name, value = found
-        text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
-        if text is None or not IMEI_PATTERN.match(text):
-            self._wrong(name, value, "an IMEI (6-32 letters or digits)")
-            return None
-        return text
-
-    def position(self, lat_names=("lat",), lng_names=("lng",), required: bool = False):
-        lat = self.number(*lat_names, required=required, low=-90, high=90)
-        lng = self.number(*lng_names, required=required, low=-180, high=180)
-        if (lat is None) != (lng is None) and not required:
-            return None, None  # half a position is no position
-        return (None if lat is None else float(lat)), (None if lng is None else float(lng))
 
 
 #: Strict JSON (3x faster than json.loads): NaN / Infinity literals, numbers beyond a float and lone surrogate
@@ -208,17 +119,39 @@ def _parse_json_field(name: str, text: str | None) -> Any:
         return _JSON_DECODER.decode(text)
     except msgspec.DecodeError as exc:
         raise PushValidationError(f"form field {name} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # nesting deeper than the interpreter's recursion limit (~1000)
+        raise PushValidationError(f"form field {name} is nested too deeply") from exc
 
 
-def _not_json(constant: str):
-    raise ValueError(f"{constant} is not JSON")
+def _nested_json(text: str) -> Any:
+    """A JSON document inside a string field (alarm ``msg``, ``lbsJson``), decoded as strictly as the
+    request: ValueError when it is not JSON, RecursionError when it is nested too deeply."""
+    try:
+        return _JSON_DECODER.decode(text)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from exc
 
 
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if number in (math.inf, -math.inf):
-        raise ValueError(f"{text} does not fit a float")
-    return number
+def _has_nul(value: Any) -> bool:
+    """Whether a decoded JSON value holds a NUL character anywhere (keys included): jsonb cannot store it."""
+    if value.__class__ is str:
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _has_nul(v) for key, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character replaced by U+FFFD (for the quarantine copy)."""
+    if value.__class__ is str:
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {key.replace("\x00", "\ufffd"): _without_nul(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _km(value: Decimal | None, unit: str) -> Decimal | None:
@@ -228,6 +161,11 @@ def _km(value: Decimal | None, unit: str) -> Decimal | None:
 
 
 # --- IoT-Hub items, one function per path: (item, batch, config) -> rows added to batch ------------------
+
+def pos_type_name(value: str | None) -> str | None:
+    """One vocabulary with polling: the push's raw code ("1") as the API's text form ("GPS")."""
+    return None if value is None else POS_TYPES.get(value, value.upper())
+
 
 def _gps(item: Item, batch: PushBatch, cfg: WebhookConfig) -> None:
     imei = item.imei("deviceImei", "imei")
@@ -240,8 +178,8 @@ def _gps(item: Item, batch: PushBatch, cfg: WebhookConfig) -> None:
         "direction": item.integer("direction"),
         "acc_status": item.flag("acc", "accStatus"),
         "satellite": item.integer("satelliteNum", "gpsNum"),
-        "pos_type": item.text("postType", "posType"),
-        "gps_mode": item.integer("gpsMode"),
+        "pos_type": pos_type_name(item.text("postType", "posType")),
+        "gps_mode": item.integer("gpsMode", low=-INT16 - 1, high=INT16),  # smallint column
         "odometer_km": _km(distance_m, "m"),  # push distance is the odometer in metres
         "altitude": item.number("altitude"),
         "raw": item.data, "item": item.index,
@@ -266,17 +204,17 @@ def _alarm(item: Item, batch: PushBatch, cfg: WebhookConfig) -> None:
     msg = item.data.get("msg")
     if isinstance(msg, str) and msg.strip():
         try:
-            msg = json.loads(msg)
+            msg = _nested_json(msg)
         except ValueError:
-            item.errors.append(f"{item.where}.msg must be a JSON object, got {_short(msg)}")
+            item.fail("invalid_value", f"{item.where}.msg must be a JSON object, got {short(msg)}")
             msg = {}
     if blank(msg):
         msg = {}
     if not isinstance(msg, dict):
-        item.errors.append(f"{item.where}.msg must be a JSON object, got {_short(msg)}")
+        item.fail("invalid_value", f"{item.where}.msg must be a JSON object, got {short(msg)}")
         msg = {}
     item.msg = msg
-    imei = item.imei("imei", "deviceImei")
+    imei = item.imei("imei", "deviceImei", "msg.deviceImei", "msg.imei")
     kind = item.text("type")
     attribute = ATTRIBUTE_TYPES.get((kind or "").upper())
     if attribute:
@@ -289,10 +227,25 @@ def _alarm(item: Item, batch: PushBatch, cfg: WebhookConfig) -> None:
             "raw": item.data, "item": item.index,
         })
         return
+    alarm_type = item.text("msg.alertType", "msg.alarmType", "alertType", "alarmType", required=True)
+    if alarm_type == ALARM_ENDED_TYPE:
+        # An alarm ended: kept as a device event naming the alarm that ended (not as an alarm of that type).
+        ended = item.text("msg.removeAlarmType", "removeAlarmType", required=True)
+        batch.add("device_events", {
+            "imei": imei, "event_time": item.time(cfg.event_time_fields["pushalarm"]),
+            "event_type": f"{ALARM_ENDED_EVENT}{ended}", "raw": item.data, "item": item.index,
+        })
+        return
+    if item.text("msgClass", "msg.msgClass", strict=False) == "1":
+        # JT/T 808 (msgClass 1): alertType 264 / 265 / ... carries its subtype in alarmType: keep both
+        # ("264-1"), or two subtypes in the same second would collapse into one row and the subtype be lost.
+        subtype = item.text("msg.alarmType", "alarmType", strict=False)
+        if alarm_type is not None and subtype is not None and subtype != alarm_type:
+            alarm_type = f"{alarm_type}-{subtype}"
     lat, lng = item.position(("msg.lat", "lat"), ("msg.lng", "lng"))
     batch.add("alarms", {
         "imei": imei,
-        "alarm_type": item.text("msg.alertType", "msg.alarmType", "alertType", "alarmType", required=True),
+        "alarm_type": alarm_type,
         "alarm_time": item.time(cfg.event_time_fields["pushalarm"]),
         "alarm_name": item.text("msg.alarmName", "msg.alertName", "msg.alarmTypeName", "alarmName", "alertName"),
         "device_name": item.text("msg.deviceName", "deviceName"),
@@ -334,11 +287,14 @@ def _fault(item: Item, batch: PushBatch, cfg: WebhookConfig) -> None:
     code = item.data.get("faultCode", item.data.get("faultCodes", item.data.get("code", item.data.get("dtc"))))
     if isinstance(code, list):
         code = ",".join(str(c) for c in code)
+    # Part of the key: a report without a code is kept under "" rather than dropped.
+    fault_code = (to_text(code) if not isinstance(code, dict) else json.dumps(code, sort_keys=True)) or ""
+    if "\x00" in fault_code:
+        item.fail(NUL_CHARACTER, f"{item.where}.faultCode must be text without NUL characters")
     batch.add("fault_codes", {
         "imei": item.imei("deviceImei", "imei"),
         "fault_time": item.time(cfg.event_time_fields["pushfaultinfo"]),
-        # Part of the key: a report without a code is kept under "" rather than dropped.
-        "fault_code": (to_text(code) if not isinstance(code, dict) else json.dumps(code, sort_keys=True)) or "",
+        "fault_code": fault_code,
         "fault_detail": item.text("faultDetail", "detail", "faultDesc", strict=False),
         "device_name": item.text("deviceName", strict=False),
         "raw": item.data, "item": item.index,
@@ -387,13 +343,15 @@ def _lbs(item: Item, batch: PushBatch, cfg: WebhookConfig) -> None:
     lbs = item.data.get("lbsJson")
     if isinstance(lbs, str):
         try:
-            lbs = json.loads(lbs, parse_constant=_not_json, parse_float=_finite_float)
+            lbs = _nested_json(lbs)
         except ValueError:
             pass  # kept as the string it came as (NaN / Infinity are not JSON: the lbs column is jsonb)
+    if lbs is not None and _has_nul(lbs):
+        item.fail(NUL_CHARACTER, f"{item.where}.lbsJson must be text without NUL characters")
     batch.add("lbs_readings", {
         "imei": item.imei("deviceImei", "imei"),
         "reading_time": item.time(cfg.event_time_fields["pushlbs"]),
-        "post_type": item.text("postType", "posType"),
+        "post_type": pos_type_name(item.text("postType", "posType")),
         "lbs": lbs,
         "raw": item.data, "item": item.index,
     })
@@ -424,31 +382,99 @@ def _items(parsed: Any, field_name: str, cfg: WebhookConfig, allow_object: bool 
     return parsed
 
 
-def parse_iothub(path: str, data_list_text: str | None, cfg: WebhookConfig) -> PushBatch:
-    """Validate an IoT-Hub ``data_list`` (JSON array string) for ``path`` (e.g. ``pushgps``)."""
-    parser = IOTHUB_ITEM_PARSERS[path]
-    items = _items(_parse_json_field("data_list", data_list_text), "data_list", cfg)
-    batch = PushBatch(path=f"/{path}", push_format="iothub", msg_type=None, item_count=len(items),
-                      items_json=data_list_text)
-    errors: list[str] = []
-    fast_reader = FAST_ITEM_READERS.get(path)
+class _Pending:
+    """The rows one item produces, added to the batch only when the item turns out good."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self):
+        self.rows: list[tuple[str, dict]] = []
+
+    def add(self, destination: str, row: dict) -> None:
+        self.rows.append((destination, row))
+
+
+def _read_items(batch: PushBatch, items: list, items_text: str, prefix: str, parser, cfg: WebhookConfig,
+                fast_reader=None) -> None:
+    """Turn each item into its row(s) or quarantine it with its reason (see the module docstring)."""
+    now = datetime.now(UTC)
+    window = cfg.plausibility
+    floor, latest = window.floor, window.latest(now)
+    nul_items: set[int] = set()
+    if "\\u0000" in items_text:  # rare: an escaped NUL somewhere (jsonb cannot store it)
+        nul_items = {index for index, data in enumerate(items) if _has_nul(data)}
+        if nul_items:
+            batch.items_json = _without_nul_items(items, nul_items)
     for index, data in enumerate(items):
+        where = f"{prefix}[{index}]"
+        if index in nul_items:
+            batch.quarantine_item(index, NUL_CHARACTER, [f"{where} holds a NUL character (\\u0000)"],
+                                  item_value=_without_nul(data))
+            continue
         if fast_reader is not None and data.__class__ is dict:
             try:
                 destination, row = fast_reader(data, index, cfg)
             except (NotPlain, ArithmeticError, ValueError):
                 pass  # read again below by the general reader, which names any problem
             else:
-                batch.add(destination, row)
-                continue
-        where = f"data_list[{index}]"
+                moment = row[EVENT_TIME_COLUMNS[destination]]
+                if floor <= moment <= latest:
+                    batch.add(destination, row)
+                    continue
+                # implausible: the general path below words the reason
         if not isinstance(data, dict):
-            errors.append(f"{where} must be a JSON object, got {type(data).__name__}")
+            batch.quarantine_item(index, NOT_AN_OBJECT, [f"{where} must be a JSON object, got {type(data).__name__}"])
             continue
-        parser(Item(data, where, errors, index), batch, cfg)
-    if errors:
-        raise PushValidationError(errors)
+        item = Item(data, where, index)
+        pending = _Pending()
+        try:
+            parser(item, pending, cfg)
+        except RecursionError:
+            item.fail(NESTED_TOO_DEEP, f"{where} is nested too deeply")
+        if not item.errors:
+            for destination, row in pending.rows:
+                column = EVENT_TIME_COLUMNS[destination]
+                problem = window.problem(row[column], now)
+                if problem:
+                    item.fail(IMPLAUSIBLE_TIME, f"{where}: event time {problem}")
+        if item.errors:
+            batch.quarantine_item(index, item.reasons[0], item.errors)
+            continue
+        for destination, row in pending.rows:
+            batch.add(destination, row)
+
+
+def _without_nul_items(items: list, nul_items: set[int]) -> str:
+    """The items array for the database with the NUL-holding items replaced by null (re-encoded: only in this
+    rare case does a row's raw JSON come from Python's encoding instead of the text as sent)."""
+    return msgspec.json.encode([None if index in nul_items else data for index, data in enumerate(items)]).decode()
+
+
+def parse_iothub(path: str, data_list_text: str | None, cfg: WebhookConfig) -> PushBatch:
+    """Validate an IoT-Hub ``data_list`` (JSON array string) for ``path`` (e.g. ``pushgps``)."""
+    items = _items(_parse_json_field("data_list", data_list_text), "data_list", cfg)
+    batch = PushBatch(path=f"/{path}", push_format="iothub", msg_type=None, item_count=len(items),
+                      items_json=data_list_text)
+    _read_items(batch, items, data_list_text, "data_list", IOTHUB_ITEM_PARSERS[path], cfg,
+                FAST_ITEM_READERS.get(path))
     return batch
+
+
+def _pro_alarm(item: Item, batch, cfg: WebhookConfig) -> None:
+    lat, lng = item.position()
+    # Push names: alarmType / alarmName (polling says alertTypeId / alarmTypeName).
+    batch.add("alarms", {
+        "imei": item.imei("imei", "deviceImei"),
+        "alarm_type": item.text("alarmType", required=True),
+        "alarm_time": item.time(("alarmTime",)),
+        "alarm_name": item.text("alarmName"),
+        "device_name": item.text("deviceName"),
+        "positioning_time": item.time(("positioningTime", "gpsTime"), required=False),
+        "lat": lat, "lng": lng,
+        "speed_kmh": item.number("speed", "gpsSpeed", low=0),
+        "geoid": item.text("geoid", strict=False),
+        "raw": item.data, "item": item.index,
+    })
 
 
 def parse_pro(msg_type: str | None, data_text: str | None, cfg: WebhookConfig) -> PushBatch:
@@ -459,32 +485,11 @@ def parse_pro(msg_type: str | None, data_text: str | None, cfg: WebhookConfig) -
     parsed = _parse_json_field("data", data_text)
     items = _items(parsed, "data", cfg, allow_object=True)
     # A single object is item 0 of a one-item array (valid JSON: the text parsed as an object).
+    items_json = f"[{data_text}]" if isinstance(parsed, dict) else data_text
     batch = PushBatch(path="/pro", push_format="pro", msg_type=msg_type, item_count=len(items),
-                      items_json=f"[{data_text}]" if isinstance(parsed, dict) else data_text)
+                      items_json=items_json)
     if msg_type != PRO_ALARM_MSG_TYPE:
         batch.status = "parked"
         return batch
-    errors: list[str] = []
-    for index, data in enumerate(items):
-        where = f"data[{index}]"
-        if not isinstance(data, dict):
-            errors.append(f"{where} must be a JSON object, got {type(data).__name__}")
-            continue
-        item = Item(data, where, errors, index)
-        lat, lng = item.position()
-        # Push names: alarmType / alarmName (polling says alertTypeId / alarmTypeName).
-        batch.add("alarms", {
-            "imei": item.imei("imei", "deviceImei"),
-            "alarm_type": item.text("alarmType", required=True),
-            "alarm_time": item.time(("alarmTime",)),
-            "alarm_name": item.text("alarmName"),
-            "device_name": item.text("deviceName"),
-            "positioning_time": item.time(("positioningTime", "gpsTime"), required=False),
-            "lat": lat, "lng": lng,
-            "speed_kmh": item.number("speed", "gpsSpeed", low=0),
-            "geoid": item.text("geoid", strict=False),
-            "raw": data, "item": index,
-        })
-    if errors:
-        raise PushValidationError(errors)
+    _read_items(batch, items, items_json, "data", _pro_alarm, cfg)
     return batch

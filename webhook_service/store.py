@@ -16,7 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import msgspec
@@ -49,6 +53,93 @@ STATEMENTS: dict[str, tuple[str, ...]] = {
 KNOWN_IMEIS_MAX = 200_000
 #: Transient conflicts between concurrent requests (deadlock, serialization): the transaction is retried.
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+
+
+def connection_kwargs(config: WebhookConfig) -> dict:
+    """libpq settings that bound every wait on the database (issue 12: a stalled server means 503 in time):
+    connecting (``connect_timeout``), unacknowledged data on a black-holed network (``tcp_user_timeout``),
+    a dead peer (TCP keepalives), and on the server statements, lock waits and idle transactions. A server
+    that accepts data but never answers (process frozen) is cut by the :class:`Watchdog`."""
+    bound_ms = max(int(config.request_timeout_s * 1000), 1)
+    return {
+        "connect_timeout": config.connect_timeout_s,
+        "application_name": "webhook_service",
+        "keepalives": 1,
+        "keepalives_idle": max(int(config.request_timeout_s), 1),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": bound_ms,
+        "options": (f"-c statement_timeout={bound_ms} -c lock_timeout={bound_ms} "
+                    f"-c idle_in_transaction_session_timeout={bound_ms * 2}"),
+    }
+
+
+class StalledDatabase(Exception):
+    """The watchdog cut a connection whose request ran past its deadline."""
+
+
+class _Guard:
+    __slots__ = ("conn", "deadline", "fired")
+
+    def __init__(self, conn, deadline: float):
+        self.conn, self.deadline, self.fired = conn, deadline, False
+
+
+class Watchdog:
+    """Cuts (shuts down the socket of) a connection whose request is still running at its deadline, so a
+    thread blocked on a frozen server or a black-holed network gets an error at once and the sender a 503.
+    One background thread per store, started on first use; a guard costs a dict insert and delete."""
+
+    TICK_S = 0.05
+
+    def __init__(self):
+        self._guards: dict[int, _Guard] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def guard(self, conn, deadline: float):
+        guard = _Guard(conn, deadline)
+        key = id(guard)
+        with self._lock:
+            self._guards[key] = guard
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="webhook-db-watchdog", daemon=True)
+                self._thread.start()
+        try:
+            yield guard
+        finally:
+            with self._lock:
+                self._guards.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
+            with self._lock:
+                if not self._guards:  # idle: the thread ends; the next guard starts a new one
+                    self._thread = None
+                    return
+                late = [g for g in self._guards.values() if not g.fired and g.deadline <= now]
+                for g in late:
+                    g.fired = True
+            for g in late:
+                self._cut(g.conn)
+
+    @staticmethod
+    def _cut(conn) -> None:
+        try:
+            fd = conn.pgconn.socket
+            sock = socket.socket(fileno=os.dup(fd))
+        except Exception:  # already closed
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+            log.warning("database request past its deadline: connection cut")
+        except OSError:
+            pass
+        finally:
+            sock.close()
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -117,7 +208,7 @@ class PushStore:
         self.config = config
         self._sql = {name: read_sql("webhook", f"{name}.sql")
                      for names in STATEMENTS.values() for name in names}
-        for name in ("insert_push_inbox", "count_push_replay", "ensure_unregistered_devices"):
+        for name in ("insert_push_inbox", "count_push_replay", "ensure_unregistered_devices", "insert_push_quarantine"):
             self._sql[name] = read_sql("webhook", f"{name}.sql")
         self._pool = ConnectionPool(
             config.database_dsn,
@@ -129,8 +220,9 @@ class PushStore:
             # Keep trying to reconnect while the database is away; requests meanwhile get 503.
             reconnect_timeout=3600,
             configure=warm_up,
-            kwargs={"connect_timeout": config.connect_timeout_s, "application_name": "webhook_service"},
+            kwargs=connection_kwargs(config),
         )
+        self._watchdog = Watchdog()
         self._opened = False
         # IMEIs this process has seen committed in tracksolid.devices. Devices are never deleted (SPEC §3),
         # so they need no "create as unregistered" statement again (saves a statement on most requests).
@@ -172,6 +264,10 @@ class PushStore:
             if destination == "position_history":  # raw without the fields that are in the columns
                 params["column_fields"] = gps_column_fields(self.config.event_time_fields["pushgps"])
             statements.extend((name, params) for name in STATEMENTS[destination])
+        if batch.quarantine:
+            statements.append(("insert_push_quarantine", {
+                "rows": _ENCODER.encode(batch.quarantine).decode(), "items": batch.items_json,
+                "payload_sha256": sha256, "path": batch.path}))
         new_imeis = [imei for imei in batch.imeis if imei not in self._known_imeis]
         if new_imeis:
             statements.insert(0, ("ensure_unregistered_devices", {"imeis": new_imeis}))
@@ -197,10 +293,20 @@ class PushStore:
         """Run ``work(conn)``. A lost connection (server restarted) is retried once on a checked pool — safe
         because a replay of a committed request is recognised by its hash; deadlocks are retried too."""
         attempts_left = {"lost": 1, "conflict": 3}
+        deadline = time.monotonic() + self.config.request_timeout_s
         while True:
             try:
-                with self._pool.connection() as conn:
-                    return work(conn)
+                with self._pool.connection() as conn, self._watchdog.guard(conn, deadline) as guard:
+                    try:
+                        return work(conn)
+                    except psycopg.OperationalError as exc:
+                        if guard.fired:
+                            raise StalledDatabase from exc
+                        raise
+            except StalledDatabase as exc:
+                # No retry: a check of the pool would wait on the same stalled server.
+                raise DatabaseUnavailable(
+                    f"no database answer within {self.config.request_timeout_s}s (connection cut)") from exc
             except PoolTimeout as exc:
                 raise DatabaseUnavailable(f"no database connection within {self.config.pool_timeout_s}s") from exc
             except RETRYABLE as exc:
@@ -215,8 +321,13 @@ class PushStore:
                 log.warning("database connection lost (%s); checking the pool and retrying once",
                             type(exc).__name__)
                 self._pool.check()  # drop every connection the restart broke
-            except (pg_errors.DataError, pg_errors.IntegrityError) as exc:
-                raise RejectedByDatabase(f"value rejected by the database: {exc.diag.message_primary}") from exc
+            except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:  # statement / lock timeout
+                raise DatabaseUnavailable(f"database too slow: {exc.sqlstate}") from exc
+            except (pg_errors.DataError, pg_errors.IntegrityError, pg_errors.ProgramLimitExceeded) as exc:
+                # The database's own words stay in the log; the sender gets ours (app.py).
+                log.warning("database rejected a validated request: %s (%s)", exc.diag.message_primary,
+                            exc.sqlstate)
+                raise RejectedByDatabase("a value of the request was rejected by the database") from exc
 
     def stats(self) -> dict:
         return self._pool.get_stats() if self._opened else {}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from fleet_db.loaders import LoadResult, copy_upsert, transaction, upsert_in_transaction
 from fleet_db.settings import read_sql
+from fleet_ingest.plausible import keep_plausible
 from fleet_ingest.windows import Window
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,9 @@ def _history_from_live(rows: Iterable[dict]) -> list[dict]:
 
 
 def _load_live(conn, rows: list[dict]) -> tuple[LoadResult, LoadResult]:
-    """live_positions (only a newer fix replaces) and position_history (source poll), together."""
+    """live_positions (only a newer fix replaces) and position_history (source poll), together. Rows with an
+    implausible time are kept aside (they would freeze the live position)."""
+    rows = keep_plausible(conn, rows, table="live_positions", column="gps_time", source="poll")
     with transaction(conn) as cur:
         live = upsert_in_transaction(cur, "tracksolid.live_positions", LIVE_COLUMNS, rows, ["imei"],
                                      "update_if_newer:gps_time")
@@ -147,8 +150,9 @@ def load_track_list(hook, conn, batch: dict, window: Window) -> dict:
     rows: list[dict] = []
     for imei in batch["imeis"]:
         rows += hook.track_list(imei, window.fetch_start, window.end)
-    result = copy_upsert(conn, "tracksolid.position_history", TRACK_COLUMNS, _in_batch(rows, batch["imeis"]),
-                         HISTORY_KEYS, "nothing")
+    rows = keep_plausible(conn, _in_batch(rows, batch["imeis"]), table="position_history", column="gps_time",
+                          source="track_list")
+    result = copy_upsert(conn, "tracksolid.position_history", TRACK_COLUMNS, rows, HISTORY_KEYS, "nothing")
     return _counts(result)
 
 
@@ -157,6 +161,7 @@ def load_track_list(hook, conn, batch: dict, window: Window) -> dict:
 def load_trips(hook, conn, batch: dict, window: Window) -> dict:
     """track.mileage for the batch (paged; distance metres → km in the parser)."""
     rows = _in_batch(hook.track_mileage(batch["imeis"], window.fetch_start, window.end), batch["imeis"])
+    rows = keep_plausible(conn, rows, table="trips", column="start_time", source="trips")
     return _counts(copy_upsert(conn, "tracksolid.trips", TRIP_COLUMNS, rows, ["imei", "start_time"], "update"))
 
 
@@ -165,7 +170,9 @@ def load_parking(hook, conn, batch: dict, window: Window) -> dict:
     rows: list[dict] = []
     for acc_type in ("off", "on"):
         rows += hook.parking(batch["target"], batch["imeis"], window.fetch_start, window.end, acc_type)
-    result = copy_upsert(conn, "tracksolid.parking_events", PARKING_COLUMNS, _in_batch(rows, batch["imeis"]),
+    rows = keep_plausible(conn, _in_batch(rows, batch["imeis"]), table="parking_events", column="start_time",
+                          source="parking")
+    result = copy_upsert(conn, "tracksolid.parking_events", PARKING_COLUMNS, rows,
                          ["imei", "start_time", "acc_type"], "update")
     return _counts(result)
 
@@ -174,6 +181,7 @@ def load_alarms(hook, conn, batch: dict, window: Window) -> dict:
     """alarm.list for the batch (paged; windows over a month split by the hook). An alarm already stored
     (e.g. from push) is kept: alarms are events, the first copy wins."""
     rows = _in_batch(hook.alarm_list(batch["imeis"], window.fetch_start, window.end), batch["imeis"])
+    rows = keep_plausible(conn, rows, table="alarms", column="alarm_time", source="alarms")
     result = copy_upsert(conn, "tracksolid.alarms", ALARM_COLUMNS, rows, ["imei", "alarm_type", "alarm_time"],
                          "nothing")
     return _counts(result)
@@ -183,6 +191,7 @@ def load_obd(hook, conn, batch: dict, window: Window) -> dict:
     """obd.list for the target's batch (paged). A reading already stored (e.g. from push) is kept."""
     rows = _in_batch(hook.obd_list(batch["target"], batch["imeis"], window.fetch_start, window.end),
                      batch["imeis"])
+    rows = keep_plausible(conn, rows, table="obd_readings", column="reading_time", source="obd")
     result = copy_upsert(conn, "tracksolid.obd_readings", OBD_COLUMNS, rows, ["imei", "reading_time"], "nothing")
     return _counts(result)
 

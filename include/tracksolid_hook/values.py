@@ -15,10 +15,10 @@ API_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # The document's own examples carry unpadded fields ("2024-05-09 1:27:23"), which fromisoformat refuses.
 _LOOSE_TIME = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6})\d*)?)?$"
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6})\d*)?)?$", re.ASCII
 )
 # A number followed by a unit, e.g. trackerOil "0.00L", "12.5V", "36°C".
-_NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*[^\d\s]*\s*$")
+_NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*[^\d\s]*\s*$", re.ASCII)
 
 
 #: Text that means "no value", and the flag spellings the API uses (shared with the push receiver's readers).
@@ -35,8 +35,11 @@ def to_decimal(value) -> Decimal | None:
     """String or JSON number → Decimal; empty/None/garbage → None."""
     if blank(value) or isinstance(value, bool):
         return None
+    text = str(value).strip()
+    if not text.isascii():  # Decimal() reads any script's digits ("١٢" is 12): numbers are ASCII only
+        return None
     try:
-        return Decimal(str(value).strip())
+        return Decimal(text)
     except InvalidOperation:
         return None
 
@@ -91,6 +94,8 @@ def parse_time(value) -> datetime | None:
         seconds = value / 1000 if value > 10**11 else value
         return datetime.fromtimestamp(seconds, tz=UTC)
     text = str(value).strip()
+    if not text.isascii():  # int() and the loose pattern's \d read any script's digits: times are ASCII only
+        raise ValueError(f"unrecognised time value: {value!r}")
     if text.isdigit():
         return parse_time(int(text))
     if text.endswith("Z"):

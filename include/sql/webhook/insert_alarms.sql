@@ -13,7 +13,7 @@ FROM src CROSS JOIN jsonb_to_recordset(%(rows)s::jsonb) AS r(
     imei text, alarm_type text, alarm_time timestamptz, alarm_name text, device_name text,
     positioning_time timestamptz, lat double precision, lng double precision, speed_kmh numeric, geoid text,
     item integer)
-ORDER BY r.imei, r.alarm_type, r.alarm_time
+ORDER BY r.imei, r.alarm_type, r.alarm_time, r.item  -- the first item of a key wins
 ON CONFLICT (imei, alarm_type, alarm_time) DO UPDATE SET
     alarm_name = COALESCE(a.alarm_name, EXCLUDED.alarm_name),
     device_name = COALESCE(a.device_name, EXCLUDED.device_name),

@@ -26,7 +26,7 @@ WITH src AS MATERIALIZED (
            f.imei, f.gps_time, f.lat, f.lng, f.geom, f.speed_kmh, f.direction, f.acc_status, f.pos_type,
            f.satellite, f.odometer_km, 'push', f.raw
     FROM fix AS f
-    ORDER BY f.imei, f.gps_time DESC
+    ORDER BY f.imei, f.gps_time DESC, f.item
     ON CONFLICT (imei) DO UPDATE SET
         gps_time = EXCLUDED.gps_time,
         lat = EXCLUDED.lat,
@@ -49,5 +49,5 @@ INSERT INTO tracksolid.position_history
 SELECT f.imei, f.gps_time, f.lat, f.lng, f.geom, f.speed_kmh, f.direction, f.acc_status, f.pos_type, f.satellite,
        f.gps_mode, f.odometer_km, f.altitude, 'push', f.raw
 FROM fix AS f
-ORDER BY f.imei, f.gps_time
+ORDER BY f.imei, f.gps_time, f.item  -- duplicates in one request: the first item wins
 ON CONFLICT (imei, gps_time) DO NOTHING

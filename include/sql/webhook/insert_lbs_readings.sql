@@ -4,5 +4,5 @@ INSERT INTO tracksolid.lbs_readings (imei, reading_time, post_type, lbs, raw)
 SELECT r.imei, r.reading_time, r.post_type, r.lbs, src.items -> r.item
 FROM src CROSS JOIN jsonb_to_recordset(%(rows)s::jsonb) AS r(
     imei text, reading_time timestamptz, post_type text, lbs jsonb, item integer)
-ORDER BY r.imei, r.reading_time
+ORDER BY r.imei, r.reading_time, r.item  -- duplicates in one request: the first item wins
 ON CONFLICT (imei, reading_time) DO NOTHING

@@ -7,5 +7,5 @@ SELECT r.imei, r.reading_time, r.odometer_km, r.fuel_l, r.fuel_pct, r.rpm, r.coo
 FROM src CROSS JOIN jsonb_to_recordset(%(rows)s::jsonb) AS r(
     imei text, reading_time timestamptz, odometer_km numeric, fuel_l numeric, fuel_pct numeric, rpm numeric,
     coolant_temp_c numeric, battery_v numeric, speed_kmh numeric, vin text, item integer)
-ORDER BY r.imei, r.reading_time
+ORDER BY r.imei, r.reading_time, r.item  -- duplicates in one request: the first item wins
 ON CONFLICT (imei, reading_time) DO NOTHING

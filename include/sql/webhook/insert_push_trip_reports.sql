@@ -9,5 +9,5 @@ FROM src CROSS JOIN jsonb_to_recordset(%(rows)s::jsonb) AS r(
     imei text, start_time timestamptz, end_time timestamptz, start_lat double precision,
     start_lng double precision, end_lat double precision, end_lng double precision, distance_km numeric,
     avg_speed_kmh numeric, max_speed_kmh numeric, run_time_s integer, fuel_l numeric, item integer)
-ORDER BY r.imei, r.start_time
+ORDER BY r.imei, r.start_time, r.item  -- duplicates in one request: the first item wins
 ON CONFLICT (imei, start_time) DO NOTHING
