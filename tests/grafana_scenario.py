@@ -2,13 +2,16 @@
 
 What production does, at small size: the simulator (real clock, ``DEVICES`` vehicles in three cities) is
 read by the endpoint DAGs (``dag.test()``) from the start of yesterday (EAT) to now, the simulator pushes
-the last hour to the real webhook service in both formats, the operator assigns each vehicle its city
-(what the driver/vehicle CSV import does), then ``dwh_bronze`` (live → moto S3 → bronze) and
+the last hour to the real webhook service in both formats (plus one fix dated 2100, which the receiver
+quarantines), the operator assigns each vehicle its city
+(what the driver/vehicle CSV import does) and the dispatchers open three tickets, the ``fleet_alerts`` DAG
+evaluates the fleet, then ``dwh_bronze`` (live → moto S3 → bronze) and
 ``dwh_gold_refresh`` for yesterday (silver + gold). Built once per test module; tests only read it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import threading
@@ -71,6 +74,13 @@ def _push(simulator, live_dsn: str, start: datetime, end: datetime) -> int:
             statuses = [status for status, _ in send_push(url, requests_)]
             assert statuses.count(200) == len(statuses), f"push {fmt}: {statuses}"
             sent += len(statuses)
+        # One fix dated 2100 among good ones: the receiver stores the rest and quarantines it (implausible time).
+        path, form = next((p, f) for p, f in simulator.fleet.push_requests(start, end, token=config.iothub_tokens[0])
+                          if p == "/pushgps")
+        items = json.loads(form["data_list"])
+        items[0] = {**items[0], "gpsTime": "2100-01-01 00:00:00"}
+        status, body = send_push(base, [(path, {**form, "data_list": json.dumps(items)})])[0]
+        assert status == 200, body
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -136,6 +146,7 @@ def build(live_dsn: str, dwh_dsn: str, s3_endpoint: str, work_dir: str, repo_roo
                                 " VALUES (%s, %s, %s)", (ref, imei, now - timedelta(minutes=opened_min_ago - 5)))
         finally:
             conn.close()
+        _run(bag, "fleet_alerts", {})
         _run(bag, "dwh_bronze", {"tables": [], "safety_lag_s": 0})
         _run(bag, "dwh_gold_refresh", {"day": yesterday.isoformat()})
         print(f"dashboard scenario filled in {time.monotonic() - started:.0f}s")

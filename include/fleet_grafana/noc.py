@@ -69,6 +69,12 @@ FROM tracksolid.v_currently_idle
 WHERE """ + CITY_FILTER + """
 ORDER BY idle_s DESC"""
 
+OPEN_ALERTS = """
+SELECT opened_at AS "time", kind, level, vehicle, imei, city, age, detail::text AS detail
+FROM ops.v_open_fleet_alerts
+WHERE """ + CITY_FILTER + """
+ORDER BY opened_at DESC"""
+
 STATE_STEPS = {
     "moving": [(None, "text"), (1, STATE_COLOURS["moving"])],
     "idle": [(None, "text"), (1, STATE_COLOURS["idle"])],
@@ -97,8 +103,10 @@ def panels() -> list[dict]:
               description="Every active vehicle's state, worst first."),
         table("Silent devices", SILENT, w=12, h=10, x=12, y=20, overrides=[vehicle_override()],
               description="Silent 8 / 12 / 24 / 36 h buckets (thresholds in tracksolid.settings)."),
-        table("Idling now", IDLE_NOW, w=24, h=8, x=0, y=30, overrides=[vehicle_override()],
+        table("Idling now", IDLE_NOW, w=12, h=8, x=0, y=30, overrides=[vehicle_override()],
               description="Vehicles idling now (engine on, not moving), longest first; cost so far from settings."),
+        table("Open fleet alerts", OPEN_ALERTS, w=12, h=8, x=12, y=30, overrides=[vehicle_override()],
+              description="Open alert episodes of the fleet_alerts DAG (silent, not moved, idling, SLA breach)."),
     ]
     return out
 

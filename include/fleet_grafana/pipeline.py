@@ -13,6 +13,7 @@ from fleet_grafana.panels import (
     stat,
     table,
     timeseries,
+    vehicle_override,
 )
 
 SQL = {
@@ -128,6 +129,23 @@ SELECT source, fixes, late_fixes, round(p50_s::numeric, 1) AS p50_s, round(p95_s
 FROM tracksolid.v_fix_arrival_latency
 ORDER BY source"""
 
+QUARANTINE = """
+SELECT (day::timestamp AT TIME ZONE 'Africa/Nairobi') AS "time", path || ' ' || reason AS metric, items
+FROM tracksolid.v_push_quarantine_daily
+WHERE day BETWEEN tracksolid.local_day($__timeFrom()) AND tracksolid.local_day($__timeTo())
+ORDER BY 1"""
+
+IMPLAUSIBLE = """
+SELECT (day::timestamp AT TIME ZONE 'Africa/Nairobi') AS "time", source AS metric, items
+FROM tracksolid.v_implausible_times_daily
+WHERE day BETWEEN tracksolid.local_day($__timeFrom()) AND tracksolid.local_day($__timeTo())
+ORDER BY 1"""
+
+DRIVER_AUDIT = """
+SELECT checked_at, finding, vehicle, imei, detail::text AS detail
+FROM ops.v_driver_audit_latest
+ORDER BY finding, vehicle"""
+
 
 def panels() -> list[dict]:
     stat_kw = {"w": 6, "h": 4, "y": 0}
@@ -183,6 +201,16 @@ def panels() -> list[dict]:
         table("Silver and gold day builds", DAY_BUILDS, ds=DWH, w=12, h=8, x=0, y=58,
               description="When each local day was last (re)built; a day rebuilt after its first build "
                           "received late data."),
+        row("Data quality", 66),
+        timeseries("Push items quarantined", QUARANTINE, bars=True, stack=True, unit="none", w=12, h=8, x=0,
+                   y=67, description="Push items that could not be stored, per local day, by path and reason "
+                                     "(v_push_quarantine_daily)."),
+        timeseries("Implausible event times", IMPLAUSIBLE, bars=True, stack=True, unit="none", w=12, h=8, x=12,
+                   y=67, description="Rows kept but not moving live state: time outside the plausibility window "
+                                     "(v_implausible_times_daily), push and API."),
+        table("Driver audit (latest run)", DRIVER_AUDIT, w=24, h=8, x=0, y=75, overrides=[vehicle_override()],
+              description="API and database disagree: devices on one side only, missing drivers or plates "
+                          "(ops.v_driver_audit_latest)."),
     ]
 
 
