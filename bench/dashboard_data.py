@@ -2,8 +2,9 @@
 
 Live database: ``devices`` vehicles (70 % Nairobi, 15 % Mombasa, 15 % Kampala; every 10th without a driver),
 today's history for all of them and ``days`` finished local days of history for the first ``history_devices``.
-A vehicle's day: parked overnight with a fix every 30 min; two shifts (08:00 and 14:00 EAT + v mod 60 min), each
-5 min idling then 145 min moving, one fix every 30 s; one API trip per shift, parking (ACC off) and idling (ACC
+A vehicle's day: parked overnight with a fix every 30 min; two shifts (08:00 and 14:00 EAT + v mod 60 min; today
+moved earlier so that they have ended by now when the hour allows), each 5 min idling then 145 min moving, one fix
+every 30 s; one API trip per shift, parking (ACC off) and idling (ACC
 on) reports between, three alarms a day. Fixes are stored in time order (as they arrive); ``geom`` and ``raw``
 stay NULL (no dashboard reads them, and narrower rows make the baseline scan faster, i.e. the ratios stricter).
 Every 97th vehicle has no fix today (offline / silent). Plus a day of ``ingestion_log`` and ``push_inbox``, open
@@ -45,11 +46,12 @@ FROM (
     CROSS JOIN LATERAL (
         SELECT k, %(day_start)s::timestamptz + make_interval(mins => s + v %% 60, secs => 30 * k) AS t,
                CASE WHEN k < 10 THEN 0 ELSE 20 + (k * 13 + v) %% 50 END::numeric AS speed, true AS acc
-        FROM (VALUES (480), (840)) shifts(s), generate_series(0, 299) k
+        FROM (VALUES (%(s1)s), (%(s2)s)) shifts(s), generate_series(0, 299) k
         UNION ALL
         SELECT 1000 + h, %(day_start)s::timestamptz + make_interval(mins => 30 * h + v %% 30), 0, false
         FROM generate_series(0, 47) h
-        WHERE (30 * h + v %% 30) NOT BETWEEN 470 AND 700 AND (30 * h + v %% 30) NOT BETWEEN 830 AND 1060
+        WHERE (30 * h + v %% 30) NOT BETWEEN %(s1)s - 10 AND %(s1)s + 220
+          AND (30 * h + v %% 30) NOT BETWEEN %(s2)s - 10 AND %(s2)s + 220
     ) f
     WHERE v %% 97 <> 0 OR %(day_start)s::timestamptz < %(today_start)s::timestamptz
 ) g
@@ -65,16 +67,16 @@ SELECT (%(imei0)s + v)::text, st, st + interval '4350 seconds', -1.28, 36.82, -1
        40 + (v %% 30), 35, 4350, 'poll'
 FROM generate_series(0, %(vehicles)s - 1) v,
      LATERAL (SELECT %(day_start)s::timestamptz + make_interval(mins => s + v %% 60, secs => 300) AS st
-              FROM (VALUES (480), (840)) shifts(s)) x
+              FROM (VALUES (%(s1)s), (%(s2)s)) shifts(s)) x
 WHERE st + interval '4350 seconds' < %(now)s AND (v %% 97 <> 0 OR %(day_start)s::timestamptz < %(today_start)s);
 
 INSERT INTO tracksolid.parking_events (imei, start_time, acc_type, end_time, duration_s, lat, lng)
 SELECT (%(imei0)s + v)::text, st, acc, st + make_interval(secs => dur), dur, -1.28, 36.82
 FROM generate_series(0, %(vehicles)s - 1) v,
      LATERAL (SELECT %(day_start)s::timestamptz + make_interval(mins => s + v %% 60) AS st, 'on' AS acc, 300 AS dur
-              FROM (VALUES (480), (840)) shifts(s)
+              FROM (VALUES (%(s1)s), (%(s2)s)) shifts(s)
               UNION ALL
-              SELECT %(day_start)s::timestamptz + make_interval(mins => 630 + v %% 60), 'off', 12000) x
+              SELECT %(day_start)s::timestamptz + make_interval(mins => %(s1)s + 150 + v %% 60), 'off', 600) x
 WHERE st + make_interval(secs => dur) < %(now)s AND (v %% 97 <> 0 OR %(day_start)s::timestamptz < %(today_start)s);
 
 INSERT INTO tracksolid.alarms (imei, alarm_type, alarm_time, alarm_name, lat, lng, speed_kmh, source)
@@ -127,6 +129,17 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), EAT)
 
 
+def shifts(day: date, now: datetime) -> tuple[int, int]:
+    """Shift starts in minutes after local midnight: 08:00 and 14:00 on finished days; today, both moved early
+    enough to have ended by ``now`` when the hour allows, so "today" holds a working day whatever the clock."""
+    if day < now.astimezone(EAT).date():
+        return 480, 840
+    local = now.astimezone(EAT)
+    now_min = local.hour * 60 + local.minute
+    first = max(0, min(480, now_min - 330))
+    return first, max(first + 170, min(840, now_min - 160))
+
+
 def fill_live(conn, *, devices: int, history_devices: int, days: int, now: datetime) -> dict:
     """Fill an empty migrated live database; returns counts and the days generated."""
     today = now.astimezone(EAT).date()
@@ -137,7 +150,9 @@ def fill_live(conn, *, devices: int, history_devices: int, days: int, now: datet
         cur.execute("DROP INDEX IF EXISTS tracksolid.position_history_ingested_at_idx")
         for offset in range(days, -1, -1):
             day = today - timedelta(days=offset)
-            params = {**common, "day_start": day_start(day), "vehicles": devices if offset == 0 else history_devices}
+            s1, s2 = shifts(day, now)
+            params = {**common, "day_start": day_start(day), "s1": s1, "s2": s2,
+                      "vehicles": devices if offset == 0 else history_devices}
             cur.execute(FIXES_SQL, params)
             cur.execute(EVENTS_SQL, params)
         cur.execute("ALTER TABLE tracksolid.position_history ADD PRIMARY KEY (imei, gps_time)")

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 import yaml
-from fleet_grafana.checks import all_panels, shape_problems
-from fleet_grafana.macros import Variable, interpolate
 
 from fleet_db.admin import drop_database
 from fleet_db.settings import ADMIN_DSN, dsn_with_dbname
+from fleet_grafana.checks import all_panels, shape_problems
+from fleet_grafana.macros import Variable, interpolate
 from tests import grafana_scenario
 from tests.conftest import REPO_ROOT
 from tests.fixtures.databases import SESSION_TAG, _create_from_template

@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
 from fleet_grafana import build, panels
 from fleet_grafana.checks import all_panels, data_link_fields, panel_links, static_problems, variables_of
 
