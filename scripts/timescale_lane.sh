@@ -29,7 +29,7 @@ PYTHON="${PYTHON:-${REPO_ROOT}/.venv/bin/python}"
 # What the lane runs: every test marked `timescale` anywhere under these paths, plus the database tests
 # below (run once more here, against TimescaleDB, without the marker filter).
 TIMESCALE_MARKED_PATHS="${TIMESCALE_MARKED_PATHS:-tests}"
-TIMESCALE_LANE_TESTS="${TIMESCALE_LANE_TESTS:-tests/test_migrations.py tests/test_roles.py tests/test_timescale.py}"
+TIMESCALE_LANE_TESTS="${TIMESCALE_LANE_TESTS:-tests/test_migrations.py tests/test_roles.py tests/test_timescale.py tests/test_analytics_views.py tests/test_analytics_simulator.py}"
 
 die() { echo "timescale lane: ERROR: $*" >&2; exit 1; }
 say() { echo "timescale lane: $*"; }
