@@ -72,10 +72,20 @@ def test_doc_raw_data_push_is_accepted_and_kept_raw(webhook, live_conn):
 @pytest.mark.parametrize("broken", [
     {"msgType": "jimi.push.device.alarm"},                                       # no data
     {"msgType": "jimi.push.device.alarm", "data": "{not json"},                  # data not JSON
-    {"msgType": "jimi.push.device.alarm", "data": json.dumps({"imei": "868120145233604"})},  # no alarmType
 ])
 def test_broken_pro_push_gets_a_clear_4xx_and_stores_nothing(webhook, live_conn, broken):
     response = webhook.post(webhook.pro_url, broken)
     assert 400 <= response.status_code < 500 and response.json()["msg"]
     assert scalar(live_conn, "SELECT count(*) FROM tracksolid.push_inbox") == 0
+
+
+def test_a_pro_alarm_without_alarm_type_is_quarantined_not_refused(webhook, live_conn):
+    """A well-formed message with an unreadable item: acknowledged (a retry could never succeed), the item
+    quarantined with its reason, the request kept in the inbox (issue 12)."""
+    form = {"msgType": "jimi.push.device.alarm", "data": json.dumps({"imei": "868120145233604"})}
+    response = webhook.post(webhook.pro_url, form)
+    assert response.json() == {"code": 0, "msg": "success", "items": 1, "accepted": 0, "quarantined": 1}
+    assert scalar(live_conn, "SELECT count(*) FROM tracksolid.alarms") == 0
+    assert scalar(live_conn, "SELECT reason FROM tracksolid.push_quarantine") == "missing_field"
+    assert scalar(live_conn, "SELECT count(*) FROM tracksolid.push_inbox") == 1
     assert scalar(live_conn, "SELECT count(*) FROM tracksolid.alarms") == 0

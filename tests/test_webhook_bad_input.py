@@ -72,7 +72,7 @@ CASES = [
     ("empty token", iothub("/pushgps", GOOD, token=""), 401, "missing token"),
     ("no data_list", iothub("/pushgps", None), 400, "data_list is required"),
     ("malformed JSON", iothub("/pushgps", '[{"deviceImei":'), 400, "data_list is not valid JSON"),
-    ("data_list not a list", iothub("/pushgps", json.dumps(GOOD[0])), 400, "data_list must be a JSON array, got dict"),
+    ("data_list not a list", iothub("/pushgps", json.dumps(GOOD[0])), 400, "data_list must be a JSON array, got an object"),
     ("data_list nested too deeply", iothub("/pushgps", DEEP), 400, "data_list is nested too deeply"),
     ("data_list items nested too deeply", iothub("/pushalarm", "[" + json.dumps(item())[1:-1] + ", " + DEEP + "]"),
      400, "data_list is nested too deeply"),

@@ -46,7 +46,7 @@ FUTURE = api_time(datetime.now(UTC) + timedelta(days=3))
 
 # (name, path, bad item, reason, text the quarantine detail must contain)
 ITEM_CASES = [
-    ("item not an object", "/pushgps", "x", "not_an_object", "data_list[3] must be a JSON object, got str"),
+    ("item not an object", "/pushgps", "x", "not_an_object", "data_list[3] must be a JSON object, got a string"),
     ("missing IMEI", "/pushgps", gps(deviceImei=None), "missing_field", "data_list[3].deviceImei or imei is required"),
     ("IMEI of the wrong type", "/pushgps", gps(deviceImei={"id": 1}), "invalid_value",
      "data_list[3].deviceImei must be an IMEI"),

@@ -35,6 +35,7 @@ from webhook_service.reader import (
     NOT_AN_OBJECT,
     NUL_CHARACTER,
     Item,
+    json_type,
     short,
 )
 
@@ -375,7 +376,7 @@ def _items(parsed: Any, field_name: str, cfg: WebhookConfig, allow_object: bool 
         parsed = [parsed]
     if not isinstance(parsed, list):
         expected = "a JSON array or object" if allow_object else "a JSON array"
-        raise PushValidationError(f"form field {field_name} must be {expected}, got {type(parsed).__name__}")
+        raise PushValidationError(f"form field {field_name} must be {expected}, got {json_type(parsed)}")
     if len(parsed) > cfg.max_items:
         raise PushValidationError(
             f"form field {field_name} has {len(parsed)} items, more than the limit of {cfg.max_items}", status=413)
@@ -423,7 +424,7 @@ def _read_items(batch: PushBatch, items: list, items_text: str, prefix: str, par
                     continue
                 # implausible: the general path below words the reason
         if not isinstance(data, dict):
-            batch.quarantine_item(index, NOT_AN_OBJECT, [f"{where} must be a JSON object, got {type(data).__name__}"])
+            batch.quarantine_item(index, NOT_AN_OBJECT, [f"{where} must be a JSON object, got {json_type(data)}"])
             continue
         item = Item(data, where, index)
         pending = _Pending()

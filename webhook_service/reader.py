@@ -9,6 +9,7 @@ limits of ``numeric``, no NUL characters in text) and the number grammar is ASCI
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from decimal import Decimal
@@ -35,10 +36,22 @@ NESTED_TOO_DEEP = "nested_too_deep"
 def short(value: Any) -> str:
     """A value for an error message: its repr, at most 40 characters (safe for any nesting depth)."""
     try:
-        text = repr(value)
-    except RecursionError:  # nested deeper than repr can go
-        text = f"a JSON {'object' if isinstance(value, dict) else 'array'} nested too deeply"
+        # Strings as Python shows them ('north'); anything else as JSON (null, true, {"a": 1}), never "None".
+        text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):  # nested deeper than the encoder goes
+        text = f"{json_type(value)} nested too deeply"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages (never Python's "NoneType")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 def numeric_fits(number: Decimal) -> bool:
@@ -120,7 +133,9 @@ class Item:
             return None
         if (low is not None and number < low) or (high is not None and number > high):
             if strict or required:
-                self._wrong(name, value, f"between {low} and {high}")
+                bounds = (f"between {low} and {high}" if low is not None and high is not None
+                          else f"at least {low}" if low is not None else f"at most {high}")
+                self._wrong(name, value, bounds)
             return None
         return number
 

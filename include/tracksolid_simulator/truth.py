@@ -637,13 +637,13 @@ class Truth:
         """What the push receiver should store from ``fleet.push_requests(start, end, fmt="iothub",
         paths=paths)``: ``{table: [row, ...]}`` for the tables of ``PUSH_TABLES`` (tracksolid schema), rows
         keyed by column (without raw / source / ingested_at). Columns a push item does not carry are
-        ``None`` (alarms: device_name, positioning_time); position_history.pos_type is the pushed
-        ``postType`` "1"."""
+        ``None`` (alarms: device_name, positioning_time); position_history.pos_type and lbs_readings.post_type
+        are the pushed ``postType`` codes ("1", "2") in polling's vocabulary ("GPS", "LBS")."""
         out: dict[str, list] = {}
         if "/pushgps" in paths:
             keep = ("imei", "gps_time", "lat", "lng", "speed_kmh", "direction", "acc_status", "satellite",
                     "gps_mode", "odometer_km", "altitude")
-            out["position_history"] = [{**{k: f[k] for k in keep}, "pos_type": "1"}
+            out["position_history"] = [{**{k: f[k] for k in keep}, "pos_type": "GPS"}
                                        for f in self.fixes(start, end, imeis)]
         if "/pushhb" in paths:
             out["heartbeats"] = self.heartbeats(start, end, imeis)
@@ -664,5 +664,5 @@ class Truth:
         if "/pushtem" in paths:
             out["temperature_readings"] = self.temperature_readings(start, end, imeis)
         if "/pushlbs" in paths:
-            out["lbs_readings"] = self.lbs_readings(start, end, imeis)
+            out["lbs_readings"] = [{**r, "post_type": "LBS"} for r in self.lbs_readings(start, end, imeis)]
         return out
