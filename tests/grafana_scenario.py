@@ -144,6 +144,10 @@ def build(live_dsn: str, dwh_dsn: str, s3_endpoint: str, work_dir: str, repo_roo
                         (ref, cities[imei], now - timedelta(minutes=opened_min_ago), sla_min))
                     cur.execute("INSERT INTO tracksolid.dispatch_log (ticket_ref, imei, dispatched_at)"
                                 " VALUES (%s, %s, %s)", (ref, imei, now - timedelta(minutes=opened_min_ago - 5)))
+                # and one closed this morning within its SLA (compliance)
+                cur.execute("INSERT INTO ops.tickets (ticket_ref, customer, city, opened_at, sla_minutes, closed_at,"
+                            " status) VALUES ('T-DASH-CLOSED', 'ACME', 'Nairobi', %s, 120, %s, 'closed')",
+                            (now - timedelta(minutes=90), now - timedelta(minutes=30)))
         finally:
             conn.close()
         _run(bag, "fleet_alerts", {})

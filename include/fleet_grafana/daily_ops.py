@@ -35,8 +35,13 @@ PUSH_FRESHNESS = """
 SELECT min(seconds_since_last) AS seconds FROM tracksolid.v_push_inbox_lag"""
 
 
+#: utilisation_pct is the mean over a city's vehicles: weight by vehicles for the selected cities together.
+FLEET_UTILISATION = "round((sum(utilisation_pct * vehicles) / nullif(sum(vehicles), 0))::numeric, 1)"
+
+
 def _today(expr: str, alias: str) -> str:
-    return f"SELECT {expr} AS {alias}\nFROM tracksolid.v_fleet_today\nWHERE {CITY_FILTER}"
+    """A today-at-a-glance figure from the per-city roll-up (one pass over v_fleet_today for all of them)."""
+    return f"SELECT {expr} AS {alias}\nFROM tracksolid.v_fleet_today_by_city\nWHERE {CITY_FILTER}"
 
 
 NOT_MOVED = """
@@ -113,6 +118,17 @@ FROM tracksolid.v_sla_inflight
 WHERE """ + CITY_FILTER + """
 ORDER BY remaining_min NULLS LAST"""
 
+SLA_COMPLIANCE = f"""
+SELECT round(100.0 * sum(within_sla) / nullif(sum(tickets_closed), 0), 1) AS pct
+FROM tracksolid.v_sla_compliance_daily
+WHERE {IN_RANGE} AND {CITY_FILTER}"""
+
+SLA_TREND = f"""
+SELECT {DAY_TIME}, city AS metric, round(compliance_pct::numeric, 1) AS compliance_pct
+FROM tracksolid.v_sla_compliance_daily
+WHERE {IN_RANGE} AND {CITY_FILTER}
+ORDER BY 1"""
+
 DISPATCH_MAP = """
 SELECT ticket_ref, vehicle, imei, driver_name, plate, state, dispatch_status, customer, due_at,
        round(distance_to_site_km::numeric, 1) AS distance_to_site_km, latitude, longitude
@@ -132,14 +148,14 @@ def panels() -> list[dict]:
         stat("Last push received", PUSH_FRESHNESS, unit="s",
              steps=[(None, "green"), (300, "orange"), (1800, "red")], w=8, x=16,
              description="Time since the push receiver last stored a request (v_push_inbox_lag).", **k),
-        stat("Vehicles moved today", _today("count(*) FILTER (WHERE moved_today)", "vehicles"), unit="none",
+        stat("Vehicles moved today", _today("coalesce(sum(moved_today), 0)", "vehicles"), unit="none",
              steps=[(None, "red"), (1, "orange"), (10, "green")], x=0, **g,
              description="Active vehicles with a moving fix or a trip since local midnight."),
         stat("Fleet km today", _today("coalesce(sum(km), 0)", "km"), unit="lengthkm", decimals=0,
              steps=[(None, "orange"), (100, "green")], x=4, **g, description="Trips plus today's trip in progress."),
         stat("Driving today", _today("coalesce(sum(driving_s), 0)", "seconds"), unit="s",
              steps=[(None, "orange"), (3600, "green")], x=8, **g, description="Sum of driving time."),
-        stat("Average utilisation", _today("round(avg(utilisation_pct)::numeric, 1)", "pct"), unit="percent",
+        stat("Average utilisation", _today(FLEET_UTILISATION, "pct"), unit="percent",
              steps=[(None, "red"), (30, "orange"), (60, "green")], x=12, **g,
              description="Driving time as a share of the shift (shift_hours setting), fleet average."),
         stat("Idle cost today", _today("round(coalesce(sum(idle_cost), 0)::numeric, 0)", "cost"),
@@ -174,10 +190,15 @@ def panels() -> list[dict]:
              description="Open tickets past sla_at_risk_pct of their SLA."),
         stat("SLA breached", SLA_COUNT.format(filter="FILTER (WHERE sla_status = 'breached')"), unit="none",
              steps=[(None, "green"), (1, "red")], w=4, h=4, x=8, y=52, description="Open tickets past due."),
-        geomap("Active dispatches", DISPATCH_MAP, colour_field="state", w=12, h=12, x=12, y=52,
+        stat("SLA compliance (range)", SLA_COMPLIANCE, unit="percent",
+             steps=[(None, "red"), (80, "orange"), (95, "green")], w=12, h=4, x=12, y=52,
+             description="Tickets closed within their SLA, of those closed in the dashboard range."),
+        geomap("Active dispatches", DISPATCH_MAP, colour_field="state", w=12, h=12, x=12, y=56,
                links=[vehicle_link()], description="Dispatched vehicles on the way to their sites."),
         table("Tickets in flight", SLA_TABLE, w=12, h=8, x=0, y=56, overrides=[vehicle_override()],
               description="Open tickets, least time left first (v_sla_inflight)."),
+        timeseries("SLA compliance per day", SLA_TREND, unit="percent", w=12, h=8, x=0, y=64, min_=0, max_=100,
+                   description="Share of tickets closed within their SLA, by closing day and city."),
     ]
 
 
