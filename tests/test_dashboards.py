@@ -130,3 +130,24 @@ def test_panels_fit_the_grid_without_overlapping():
                 for y in range(g["y"], g["y"] + g["h"]):
                     assert (x, y) not in cells, f"{name}: {panel['title']} overlaps {cells[(x, y)]}"
                     cells[(x, y)] = panel["title"]
+
+
+def test_variable_interpolation_follows_grafanas_sql_datasources():
+    from datetime import UTC, datetime
+
+    from fleet_grafana.macros import Variable, interpolate
+
+    start, end = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2025, 1, 2, 4, 4, 5, tzinfo=UTC)
+    city_all = Variable("city", ("Kampala", "O'Hara"), multi=True, include_all=True, is_all=True)
+    vehicle = Variable("vehicle", ("8612",))
+    sql = "WHERE city IN ($city) AND imei = '$vehicle' AND x = '${vehicle}' AND $__timeFilter(t)"
+    assert interpolate(sql, start, end, {"city": city_all, "vehicle": vehicle}) == (
+        "WHERE city IN ('Kampala','O''Hara') AND imei = '8612' AND x = '8612' AND "
+        "t BETWEEN '2025-01-02T03:04:05Z' AND '2025-01-02T04:04:05Z'")
+    assert interpolate("${city:csv}", start, end, {"city": city_all}) == "Kampala,O'Hara"
+    custom_all = Variable("city", ("a",), multi=True, include_all=True, all_value=".*", is_all=True)
+    assert interpolate("$city", start, end, {"city": custom_all}) == ".*"
+    with pytest.raises(ValueError, match="does not define"):
+        interpolate("WHERE d = '$driver'", start, end, {})
+    with pytest.raises(ValueError, match="not supported"):
+        interpolate("SELECT $__unixEpochGroup(t, '1m')", start, end, {})
