@@ -29,8 +29,7 @@ FROM tracksolid.v_vehicle_state_now
 WHERE latitude IS NOT NULL AND """ + CITY_FILTER
 
 VEHICLES = """
-SELECT vehicle, imei, plate, driver_name, city, state, state_since, round(speed_kmh, 1) AS speed_kmh,
-       gps_time, age_s, source
+SELECT vehicle, imei, plate, driver_name, city, state, round(speed_kmh, 1) AS speed_kmh, gps_time, age_s, source
 FROM tracksolid.v_vehicle_state_now
 WHERE """ + CITY_FILTER + """
 ORDER BY CASE state WHEN 'offline' THEN 0 WHEN 'idle' THEN 1 WHEN 'moving' THEN 2 ELSE 3 END, vehicle"""
@@ -100,7 +99,8 @@ def panels() -> list[dict]:
         table("Alarms feed", ALARMS, w=8, h=16, x=16, y=4, overrides=[vehicle_override("imei", "day")],
               description="Newest alarms first in the dashboard range (max 200)."),
         table("Vehicles now", VEHICLES, w=12, h=10, x=0, y=20, overrides=[vehicle_override()],
-              description="Every active vehicle's state, worst first."),
+              description="Every active vehicle's state, worst first (how long in that state: Idling now and "
+                          "Vehicle day; computing it for every vehicle costs a history read per vehicle)."),
         table("Silent devices", SILENT, w=12, h=10, x=12, y=20, overrides=[vehicle_override()],
               description="Silent 8 / 12 / 24 / 36 h buckets (thresholds in tracksolid.settings)."),
         table("Idling now", IDLE_NOW, w=12, h=8, x=0, y=30, overrides=[vehicle_override()],
