@@ -7,6 +7,7 @@ values are computed from what the test planted, with the same local-day rule as 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -53,9 +54,18 @@ def add_device(conn, imei: str, name: str | None, *, plate: str | None = None, d
             (imei, name, plate, driver, city, active))
 
 
+LIVE_UPSERT = (
+    "INSERT INTO tracksolid.live_positions (imei, gps_time, lat, lng, geom, speed_kmh, acc_status, source)"
+    " VALUES (%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, 'push')"
+    " ON CONFLICT (imei) DO UPDATE SET gps_time = EXCLUDED.gps_time, lat = EXCLUDED.lat, lng = EXCLUDED.lng,"
+    " geom = EXCLUDED.geom, speed_kmh = EXCLUDED.speed_kmh, acc_status = EXCLUDED.acc_status"
+    " WHERE tracksolid.live_positions.gps_time < EXCLUDED.gps_time")
+
+
 def add_fixes(conn, imei: str, fixes: Iterable[tuple[datetime, float, float, float, bool | None]],
               *, live: bool = True) -> list[tuple]:
-    """Insert (gps_time, lat, lng, speed_kmh, acc_status) fixes; the newest also becomes the live position."""
+    """Insert (gps_time, lat, lng, speed_kmh, acc_status) fixes into position_history and, one statement per
+    fix in time order (as the push receiver does), into live_positions."""
     fixes = sorted(fixes)
     with conn.cursor() as cur:
         for t, lat, lng, speed, acc in fixes:
@@ -63,13 +73,25 @@ def add_fixes(conn, imei: str, fixes: Iterable[tuple[datetime, float, float, flo
                 "INSERT INTO tracksolid.position_history (imei, gps_time, lat, lng, geom, speed_kmh, acc_status,"
                 " gps_mode, source) VALUES (%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, 0,"
                 " 'push')", (imei, t, lat, lng, lng, lat, speed, acc))
-        if live and fixes:
-            t, lat, lng, speed, acc = fixes[-1]
-            cur.execute(
-                "INSERT INTO tracksolid.live_positions (imei, gps_time, lat, lng, geom, speed_kmh, acc_status,"
-                " source) VALUES (%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, 'push')",
-                (imei, t, lat, lng, lng, lat, speed, acc))
+            if live:
+                cur.execute(LIVE_UPSERT, (imei, t, lat, lng, lng, lat, speed, acc))
     return fixes
+
+
+def stream_live(conn, fixes: list[dict], columns: list[str]) -> int:
+    """Move live_positions through ``fixes`` (dicts keyed by column) the way the ingestion does: the live
+    loader's upsert (only a newer fix replaces), in rounds holding at most one fix per device, oldest first —
+    one round is one push request / poll. Returns the number of rounds."""
+    from fleet_db.loaders import copy_upsert
+
+    per_device: dict[str, list[dict]] = defaultdict(list)
+    for f in sorted(fixes, key=lambda f: f["gps_time"]):
+        per_device[f["imei"]].append(f)
+    rounds = max((len(v) for v in per_device.values()), default=0)
+    for k in range(rounds):
+        batch = [v[k] for v in per_device.values() if k < len(v)]
+        copy_upsert(conn, "tracksolid.live_positions", columns, batch, ["imei"], "update_if_newer:gps_time")
+    return rounds
 
 
 def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:

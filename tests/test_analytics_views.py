@@ -76,19 +76,22 @@ def plant(conn) -> dict:
             cur.execute("INSERT INTO tracksolid.alarms (imei, alarm_type, alarm_time, alarm_name, source)"
                         " VALUES (%s, %s, %s, %s, 'poll')", (MOVING, atype, ms + elapsed * (k + 1) / 7, name))
 
-    # Expected today's tail of MOVING: pairs of its fixes inside today (the trip, if any, ended before them).
+    # Today's numbers follow consecutive live fixes of today (tracksolid.vehicle_day_live): MOVING's km and
+    # driving time are its fixes' (the API trip only adds to the trip count today), IDLE's idle time its idle
+    # fixes' intervals.
     today = [f for f in moving if f[0] >= ms]
     tail_km = sum(haversine_km(a[1], a[2], b[1], b[2]) for a, b in zip(today, today[1:], strict=False))
     tail_s = sum((b[0] - a[0]).total_seconds() for a, b in zip(today, today[1:], strict=False))
+    idle_today = [f for f in idle if f[0] >= ms]
+    idle_s = sum((b[0] - a[0]).total_seconds() for a, b in zip(idle_today, idle_today[1:], strict=False)
+                 if a[3] <= 3)
     idle_since = min(f[0] for f in idle if f[3] <= 3)
     return {
         "t0": t0, "ms": ms, "day": local_day(t0), "parked": parked, "idle": idle, "idle_since": idle_since,
         "moved_today": {imei for imei, fixes in ((PARKED, parked), (IDLE, idle), (MOVING, moving))
                         if any(f[0] >= ms and _moving(f) for f in fixes)} | ({MOVING} if trip_today else set()),
-        "moving_km": (TRIP_KM if trip_today else 0) + tail_km,
-        "moving_driving_s": (TRIP_S if trip_today else 0) + tail_s,
-        "moving_trips": 1 if trip_today else 0,
-        "idle_event_s": IDLE_EVENT_S if idle_event_today else 0,
+        "moving_km": tail_km, "moving_driving_s": tail_s, "moving_trips": 1 if trip_today else 0,
+        "idle_s": idle_s,
     }
 
 
@@ -105,9 +108,9 @@ def test_vehicle_state_now_idle_and_state_since(live_conn, planted):
     assert state[IDLE]["state_since"] == planted["idle_since"]
     assert state[MOVING]["vehicle"] == "Van Moving" and state[IDLE]["vehicle"] == "KDA 002B"  # name, else plate
     assert state[NEVER]["vehicle"] == "Silent 99" and state[NEVER]["gps_time"] is None
-    # PARKED has been parked for 25 h: state_since stops at the lookback (12 h before its latest fix).
+    # PARKED has been parked for 25 h, across midnight: the rollup carries the run over from yesterday.
     latest = planted["parked"][-1][0]
-    assert state[PARKED]["state_since"] == min(f[0] for f in planted["parked"] if f[0] > latest - timedelta(hours=12))
+    assert state[PARKED]["state_since"] == min(f[0] for f in planted["parked"] if f[3] == 0)
     assert state[MOVING]["latitude"] == pytest.approx(-4.05) and state[MOVING]["city"] == "Mombasa"
     assert state[PARKED]["age_s"] == pytest.approx((planted["t0"] - latest).total_seconds(), abs=60)
 
@@ -146,8 +149,7 @@ def test_today_rollups_match_what_was_planted(live_conn, planted):
     assert mv["trips"] == planted["moving_trips"]
     assert mv["alarms"] == len(ALARMS) and mv["aggression_events"] == 3  # 41, 41, 48
     assert float(mv["utilisation_pct"]) == pytest.approx(100 * planted["moving_driving_s"] / (9 * 3600), abs=0.01)
-    ongoing = (db_now(live_conn) - max(planted["idle_since"], planted["ms"])).total_seconds()
-    assert today[IDLE]["idle_s"] == pytest.approx(planted["idle_event_s"] + ongoing, abs=5)
+    assert today[IDLE]["idle_s"] == pytest.approx(planted["idle_s"])
     assert today[PARKED]["km"] == 0 and today[PARKED]["trips"] == 0  # yesterday's trip is not today's
     assert {i for i, r in today.items() if r["moved_today"]} == planted["moved_today"]
 
@@ -209,18 +211,26 @@ def test_sla_inflight_and_active_dispatch_map(live_conn):
 
 
 def test_state_since_restarts_after_an_offline_gap(live_conn):
-    """Parked, silent for 3 h (more than offline_gap_s), parked again: parked since the device came back."""
+    """Parked, silent for 3 h (more than offline_gap_s), parked again: parked since the device came back —
+    both from the live rollup and from the position_history walk (a vehicle the rollup has not followed)."""
     t0 = db_now(live_conn)
-    add_device(live_conn, PARKED, "Van Parked")
     back = t0 - timedelta(hours=1)
-    add_fixes(live_conn, PARKED, still(t0 - timedelta(hours=5), t0 - timedelta(hours=4), 900, -1.2, 36.7, speed=0,
-                                       acc=False)
-              + still(back, t0, 900, -1.2, 36.7, speed=0, acc=False))
-    row = rows_as(live_conn, "SELECT state, state_since FROM tracksolid.v_vehicle_state_now")[0]
-    assert (row["state"], row["state_since"]) == ("parked", back)
+    fixes = (still(t0 - timedelta(hours=5), t0 - timedelta(hours=4), 900, -1.2, 36.7, speed=0, acc=False)
+             + still(back, t0, 900, -1.2, 36.7, speed=0, acc=False))
+    add_device(live_conn, PARKED, "Van Parked")
+    add_fixes(live_conn, PARKED, fixes)
+    add_device(live_conn, IDLE, "Van Without Rollup")
+    add_fixes(live_conn, IDLE, fixes, live=False)
+    with live_conn.cursor() as cur:
+        cur.execute("INSERT INTO tracksolid.live_positions (imei, gps_time, lat, lng, speed_kmh, acc_status)"
+                    " VALUES (%s, %s, -1.2, 36.7, 0, false)", (IDLE, fixes[-1][0]))
+        cur.execute("DELETE FROM tracksolid.vehicle_day_live WHERE imei = %s", (IDLE,))
+    rows = {r["imei"]: r for r in rows_as(live_conn, "SELECT * FROM tracksolid.v_vehicle_state_now")}
+    assert {i: (r["state"], r["state_since"]) for i, r in rows.items()} == {
+        PARKED: ("parked", back), IDLE: ("parked", back)}
     live_conn.cursor().execute("UPDATE tracksolid.settings SET value = 4 * 3600 WHERE key = 'offline_gap_s'")
-    row = rows_as(live_conn, "SELECT state, state_since FROM tracksolid.v_vehicle_state_now")[0]
-    assert (row["state"], row["state_since"]) == ("parked", t0 - timedelta(hours=5))  # the gap no longer counts
+    rows = {r["imei"]: r for r in rows_as(live_conn, "SELECT * FROM tracksolid.v_vehicle_state_now")}
+    assert rows[IDLE]["state_since"] == t0 - timedelta(hours=5)  # the walk applies the new setting at once
 
 
 def test_today_by_city_is_the_sum_of_the_vehicles(live_conn, planted):
@@ -263,3 +273,25 @@ def test_sla_compliance_counts_tickets_closed_within_their_minutes(live_conn):
         assert float(r["compliance_pct"]) == pytest.approx(100 * r["within_sla"] / r["tickets_closed"], abs=0.01)
         if r["city"] == "Mombasa":
             assert float(r["avg_travel_min"]) == pytest.approx(20)
+
+
+def test_rollup_failure_never_loses_the_fix(live_conn):
+    """If the rollup cannot be written, the live fix is still stored (the trigger only warns)."""
+    t0 = local_midnight(db_now(live_conn)) - timedelta(hours=12)  # yesterday noon: the pairs share one day
+    add_device(live_conn, MOVING, "Van Moving")
+    add_fixes(live_conn, MOVING, drive(t0 - timedelta(minutes=3), t0 - timedelta(minutes=1), 30, -1.3, 36.8,
+                                       dlat=0.001, dlng=0))
+    before = rows_as(live_conn, "SELECT km, fixes FROM tracksolid.vehicle_day_live", role=None)
+    with live_conn.cursor() as cur:
+        cur.execute("REVOKE INSERT, UPDATE ON tracksolid.vehicle_day_live FROM tracksolid_owner")
+        try:
+            cur.execute("SET ROLE tracksolid_owner")
+            cur.execute("UPDATE tracksolid.live_positions SET gps_time = %s, lat = lat + 0.001 WHERE imei = %s",
+                        (t0, MOVING))
+            assert cur.rowcount == 1
+        finally:
+            cur.execute("RESET ROLE")
+            cur.execute("GRANT INSERT, UPDATE ON tracksolid.vehicle_day_live TO tracksolid_owner")
+    assert rows_as(live_conn, "SELECT gps_time FROM tracksolid.live_positions", role=None) == [{"gps_time": t0}]
+    assert rows_as(live_conn, "SELECT km, fixes FROM tracksolid.vehicle_day_live", role=None) == before
+    assert before[0]["fixes"] == 4 and before[0]["km"] == pytest.approx(3 * haversine_km(-1.3, 36.8, -1.299, 36.8))
