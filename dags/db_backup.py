@@ -7,6 +7,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
+from fleet_alerting import dag_alerting, task_alerting
+
 DATABASES = ["tracksolid_db", "tracksolid_dwh"]
 
 DOC = """
@@ -21,7 +23,7 @@ Nightly at 01:30 EAT, for each of `tracksolid_db` and `tracksolid_dwh`:
    The date is the run's logical date in EAT.
 2. **restore_check** — restores the newest complete dump into a scratch database with a unique name
    (`restore_check_<db>_<random>`, dropped afterwards) and compares the row count of every table with the
-   manifest. A failure sends a notification (`fleet_alerting.notify`) and fails the task.
+   manifest. A failure fails the task, whose failure callback (`fleet_alerting`) sends the alert.
 3. **retention** — only after a passed check: keeps the newest `keep_daily` backups (default 14, env
    `FLEET_BACKUP_KEEP_DAILY`) plus the newest backup of each of the `keep_weekly` (8, env
    `FLEET_BACKUP_KEEP_WEEKLY`) older ISO weeks; deletes the rest (dump and manifest).
@@ -46,8 +48,10 @@ def _int_env(name: str, default: int) -> int:
     catchup=False,
     max_active_runs=1,
     doc_md=DOC,
+    **dag_alerting("db_backup"),
     tags=["tracksolid", "ops", "backup"],
-    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=10)},
+    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=10),
+                  **task_alerting(timedelta(hours=2))},
     params={
         "databases": Param(DATABASES, type="array", items={"type": "string", "enum": DATABASES},
                            description="Databases to back up"),
@@ -83,17 +87,12 @@ def db_backup():
 
     @task(multiple_outputs=False, map_index_template="{{ database }}")
     def restore_check(database: str, params: dict | None = None) -> dict:
-        """Restore the newest backup into a scratch database and compare row counts; alert on failure."""
-        from fleet_alerting.notify import send_notification
-        from fleet_ops.backup import RestoreCheckFailed
+        """Restore the newest backup into a scratch database and compare row counts. A failure raises
+        RestoreCheckFailed; the task's failure callback (fleet_alerting) sends the alert with its message."""
         from fleet_ops.backup import restore_check as check
         from fleet_ops.pg import admin_conn_id, target_from_connection
 
-        try:
-            result = check(target_from_connection(admin_conn_id(database)), _store(params or {}), database)
-        except RestoreCheckFailed as exc:
-            send_notification(f"Backup restore check FAILED: {database}", str(exc), severity="critical")
-            raise
+        result = check(target_from_connection(admin_conn_id(database)), _store(params or {}), database)
         return {"database": result.database, "day": result.day, "tables": result.compared}
 
     @task(multiple_outputs=False, map_index_template="{{ checked['database'] }}")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import Param, dag, task
+
+from fleet_alerting import dag_alerting, task_alerting
 
 DOC = """
 ### Database migrations
@@ -22,13 +26,14 @@ transaction, recorded in `public.schema_migrations`.
 
 @dag(
     dag_id="db_migrations",
+    **dag_alerting("db_migrations"),  # manual only: no deadline unless FLEET_DEADLINES names it
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     doc_md=DOC,
     tags=["tracksolid", "database", "migrations"],
-    default_args={"owner": "data-engineering", "retries": 0},
+    default_args={"owner": "data-engineering", "retries": 0, **task_alerting(timedelta(hours=1))},
     params={"dry_run": Param(False, type="boolean", description="List pending migrations, apply nothing")},
 )
 def db_migrations():

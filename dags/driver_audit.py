@@ -7,6 +7,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
+from fleet_alerting import dag_alerting, task_alerting
+
 DOC = """
 ### Driver audit (SPEC §9)
 
@@ -25,8 +27,10 @@ Fix names and plates with the `drivers_import` DAG (or in the Tracksolid platfor
     catchup=False,
     max_active_runs=1,
     doc_md=DOC,
+    **dag_alerting("driver_audit"),
     tags=["tracksolid", "ops", "drivers"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5),
+                  **task_alerting()},
 )
 def driver_audit():
     @task(multiple_outputs=False, pool="tracksolid_api")

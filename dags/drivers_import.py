@@ -5,6 +5,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from fleet_alerting import dag_alerting, task_alerting
+
 DOC = """
 ### Driver / vehicle import (SPEC §9)
 
@@ -31,8 +33,9 @@ Rules: `include/fleet_ops/drivers.py`.
     catchup=False,
     max_active_runs=1,
     doc_md=DOC,
+    **dag_alerting("drivers_import"),  # manual only: no deadline
     tags=["tracksolid", "ops", "drivers"],
-    default_args={"owner": "data-engineering", "retries": 0},
+    default_args={"owner": "data-engineering", "retries": 0, **task_alerting()},
     params={
         "path": Param(None, type=["null", "string"], description="CSV file path on the worker"),
         "key": Param(None, type=["null", "string"], description="CSV object key in the bucket"),

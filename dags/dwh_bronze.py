@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import AssetAlias, CronTriggerTimetable, Param, dag, task
 
+from fleet_alerting import dag_alerting, task_alerting
+from fleet_dwh.assets import bronze_asset
 from fleet_dwh.tables import TABLES
 
 BRONZE_LOADED = AssetAlias("dwh_bronze_loaded")
 #: One Asset per bronze table; each load emits only its own table's Asset (through the alias).
-BRONZE_ASSETS = {t.name: Asset(name=t.asset_name, uri=t.asset_uri) for t in TABLES}
+BRONZE_ASSETS = {t.name: bronze_asset(t.name) for t in TABLES}
 
 DOC = """
 ### Warehouse bronze load (SPEC §6)
@@ -40,13 +42,15 @@ Bucket: param `bucket`, else env `FLEET_S3_BUCKET`, else `fleet-dwh`.
 
 @dag(
     dag_id="dwh_bronze",
+    **dag_alerting("dwh_bronze"),
     schedule=CronTriggerTimetable("0 5,8,11,14,17,20,23 * * *", timezone="Africa/Nairobi"),
     start_date=pendulum.datetime(2026, 1, 1, tz="Africa/Nairobi"),
     catchup=False,
     max_active_runs=1,  # watermarks advance in order; one run at a time
     doc_md=DOC,
     tags=["tracksolid", "warehouse", "bronze"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=2),
+                  **task_alerting(timedelta(minutes=30))},
     params={
         "tables": Param([], type="array", items={"type": "string", "enum": [t.name for t in TABLES]},
                         description="Tables to load (empty: all)"),

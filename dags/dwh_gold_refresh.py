@@ -5,15 +5,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
+
+from fleet_alerting import dag_alerting, task_alerting
+from fleet_dwh.assets import GOLD_DAILY_METRICS, SILVER_INPUTS
 
 DOC = """
 ### Warehouse silver + gold refresh (SPEC §3, ALGORITHMS.md)
 
-Nightly at 05:30 EAT (after the 05:00 bronze run) for the **previous local day** (Africa/Nairobi), plus
-every day whose bronze fixes or alarms arrived after its last build (late data, keyed on `_loaded_at`).
+Runs on data, not on the clock: scheduled on the bronze Assets of the tables silver is built from
+(`fleet_dwh.assets.SILVER_INPUTS`: `bronze_devices`, `bronze_position_history`, `bronze_alarms`) — a run starts
+once **all** of them were loaded since the previous refresh, i.e. after each complete bronze run (05:00–23:00
+EAT). Each run refreshes the **previous local day** (Africa/Nairobi) plus every day whose bronze fixes or
+alarms arrived after its last build (late data, keyed on `_loaded_at`). When it refreshed days it emits the
+gold Asset `tracksolid_dwh.gold.fact_daily_fleet_metrics` (`fleet_dwh.assets.GOLD_DAILY_METRICS`, extra
+`{"days": [...]}`), which the daily report schedules on. Deadline: done within 45 min of being queued (the
+05:00 bronze run → gold by ≈ 06:00 EAT; `FLEET_DEADLINES` changes it).
 
-* **plan_days** — the target day (the run's local date minus one; or params `day` / `first_day`..`last_day`)
+* **plan_days** — the target day (the local date the run was due, minus one; or params `day` / `first_day`..`last_day`)
   plus stale days (`include_stale`, looking back `stale_max_age_days`).
 * **refresh_day** (mapped over the days) — one transaction per day: silver from the day's bronze fixes
   (`fleet_dwh.segments`: cleaning with rejected fixes kept in `silver.rejected_fixes`, segments summing to
@@ -23,21 +32,22 @@ every day whose bronze fixes or alarms arrived after its last build (late data, 
   Idempotent: rerunning a day replaces it.
 * **summarise** — logs fleet totals per refreshed day.
 
-Backfill: `airflow backfill create --dag-id dwh_gold_refresh --from-date 2026-03-02 --to-date 2026-03-08`
-(each run refreshes the day before its date), or trigger with `first_day`/`last_day`.
+Backfill: trigger a run with `first_day`/`last_day` (an Asset-scheduled DAG has no dates to backfill).
 Connection: `tracksolid_dwh`.
 """
 
 
 @dag(
     dag_id="dwh_gold_refresh",
-    schedule=CronTriggerTimetable("30 5 * * *", timezone="Africa/Nairobi", interval=timedelta(days=1)),
+    **dag_alerting("dwh_gold_refresh"),
+    schedule=SILVER_INPUTS,
     start_date=pendulum.datetime(2026, 1, 1, tz="Africa/Nairobi"),
     catchup=False,
     max_active_runs=1,
     doc_md=DOC,
     tags=["tracksolid", "warehouse", "silver", "gold"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5),
+                  **task_alerting(timedelta(minutes=30))},
     params={
         "day": Param(None, type=["null", "string"], format="date", description="Refresh this local day only"),
         "first_day": Param(None, type=["null", "string"], format="date", description="Range start (with last_day)"),
@@ -48,7 +58,7 @@ Connection: `tracksolid_dwh`.
 )
 def dwh_gold_refresh():
     @task
-    def plan_days(params: dict | None = None, logical_date=None) -> list[str]:
+    def plan_days(params: dict | None = None, logical_date=None, dag_run=None) -> list[str]:
         """Target days of this run plus the days that received late data since their last build."""
         from fleet_dwh import silver_gold
         from fleet_dwh.connections import connect
@@ -62,8 +72,8 @@ def dwh_gold_refresh():
             targets = silver_gold.day_range(silver_gold.parse_day(params["first_day"]),
                                             silver_gold.parse_day(params["last_day"]))
         else:
-            # A manual run may have no logical date: then "yesterday" in local time.
-            moment = logical_date or pendulum.now("UTC")
+            # Asset-triggered and manual runs have no logical date: the day before the run was due.
+            moment = logical_date or getattr(dag_run, "run_after", None) or pendulum.now("UTC")
             targets = [silver_gold.local_day_of(moment) - timedelta(days=1)]
         dwh = connect("tracksolid_dwh")
         try:
@@ -86,14 +96,16 @@ def dwh_gold_refresh():
         finally:
             dwh.close()
 
-    @task
-    def summarise(results: list[dict]) -> list[dict]:
-        """Log the gold fleet totals of the refreshed days."""
+    @task(outlets=[GOLD_DAILY_METRICS])
+    def summarise(results: list[dict], outlet_events=None) -> list[dict]:
+        """Log the gold fleet totals of the refreshed days; the gold Asset event lists them."""
         from fleet_dwh import silver_gold
         from fleet_dwh.connections import connect
         from fleet_ingest.mapped import all_results
 
         days = sorted(silver_gold.parse_day(r["day"]) for r in all_results(results))
+        if outlet_events is not None:
+            outlet_events[GOLD_DAILY_METRICS].extra = {"days": [d.isoformat() for d in days]}
         if not days:
             return []
         dwh = connect("tracksolid_dwh")

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
+from fleet_alerting import dag_alerting, task_alerting
 from fleet_ops.alerts import KINDS
 
 DOC = """
@@ -39,8 +40,10 @@ for replays and tests).
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=14),
     doc_md=DOC,
+    **dag_alerting("fleet_alerts"),
     tags=["tracksolid", "alerts", "ops"],
-    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=1),
+                  **task_alerting(timedelta(minutes=10))},
     params={
         "kinds": Param([], type="array", items={"type": "string", "enum": list(KINDS)},
                        description="Alert kinds to evaluate (empty: all)"),

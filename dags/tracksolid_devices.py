@@ -22,6 +22,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
+from fleet_alerting import dag_alerting
 from fleet_ingest.assets import table_asset
 from fleet_ingest.tasks import (
     API_POOL,
@@ -40,6 +41,7 @@ TABLE = "devices"
 
 @dag(
     dag_id="tracksolid_devices",
+    **dag_alerting("tracksolid_devices"),
     schedule=CronDataIntervalTimetable("0 23 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,

@@ -19,9 +19,12 @@ manual run.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
+from fleet_alerting import dag_alerting
 from fleet_ingest.assets import table_asset
 from fleet_ingest.tasks import (
     API_POOL,
@@ -40,11 +43,13 @@ TABLE = "live_positions"
 
 @dag(
     dag_id="tracksolid_live_positions",
+    **dag_alerting("tracksolid_live_positions"),
     schedule=CronDataIntervalTimetable("* * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args(retries=1),
+    # A run every minute: a stuck call must not hold the next runs back for long.
+    default_args=default_args(retries=1, execution_timeout=timedelta(minutes=4)),
     params=window_params(),
     tags=["tracksolid", "ingest", "api", TABLE, "position_history"],
     doc_md=__doc__,

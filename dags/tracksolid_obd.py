@@ -11,6 +11,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
+from fleet_alerting import dag_alerting
 from fleet_ingest.assets import table_asset
 from fleet_ingest.docs import windowed_dag_doc
 from fleet_ingest.tasks import (
@@ -31,6 +32,7 @@ OVERLAP_MINUTES = 0
 
 @dag(
     dag_id="tracksolid_obd",
+    **dag_alerting("tracksolid_obd"),
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,

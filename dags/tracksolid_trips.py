@@ -12,6 +12,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
+from fleet_alerting import dag_alerting
 from fleet_ingest.assets import table_asset
 from fleet_ingest.docs import windowed_dag_doc
 from fleet_ingest.tasks import (
@@ -32,6 +33,7 @@ OVERLAP_MINUTES = 180
 
 @dag(
     dag_id="tracksolid_trips",
+    **dag_alerting("tracksolid_trips"),
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,

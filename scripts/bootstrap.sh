@@ -19,9 +19,9 @@ apt_install() {
     fi
 }
 
-# PostgreSQL 15 + PostGIS (the machine image ships PostgreSQL; PostGIS comes from apt); docker-compose only
-# validates docker-compose.yaml in the tests (no Docker engine runs here); chromium screenshots the daily report.
-apt_install postgresql-15 postgresql-15-postgis-3 docker-compose chromium
+# PostgreSQL 15 + PostGIS (the machine image ships PostgreSQL; PostGIS comes from apt); chromium screenshots the
+# daily report. docker-compose.yaml is validated against the Compose schema in tests (no Docker client needed).
+apt_install postgresql-15 postgresql-15-postgis-3 chromium
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     echo "bootstrap: starting PostgreSQL 15"
     $SUDO pg_ctlcluster --skip-systemctl-redirect 15 main start || true

@@ -130,6 +130,9 @@ def run_dags(steps: list[Step]) -> None:
     """Each step's DAG once, in order; stops at the first run that does not succeed."""
     from airflow.models.dagbag import DagBag
 
+    from fleet_alerting import dagtest
+
+    dagtest.install()  # dag.test() runs without the Deadline Alerts (fleet_alerting.dagtest says why)
     bag = DagBag(dag_folder=str(REPO / "dags"))
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 
-from fleet_ingest.callbacks import on_task_failure
 from fleet_ingest.planning import PlanningError, active_imeis, make_batches, plan_batches, resolve_targets
 from fleet_ingest.summary import print_summary
 from fleet_ingest.tasks import summarise
@@ -87,16 +84,6 @@ def test_summarise_adds_counts_by_table_and_ignores_empty_results():
                {"tables": {"t": {"received": 1, "inserted": 1, "updated": 0}, "u": {"received": 5}}}, None]
     assert summarise(results) == {"batches": 2, "tables": {
         "t": {"received": 4, "inserted": 3, "updated": 1}, "u": {"received": 5, "inserted": 0, "updated": 0}}}
-
-
-def test_failure_callback_logs_the_failing_batch(caplog):
-    ti = SimpleNamespace(dag_id="tracksolid_trips", run_id="r1", task_id="fetch_trips", map_index=2,
-                         rendered_map_index="fleet_head #3 (50 IMEIs 1..50)", try_number=2)
-    with caplog.at_level(logging.ERROR, logger="fleet_ingest.failures"):
-        details = on_task_failure({"ti": ti, "exception": RuntimeError("boom")})
-    assert details["batch"] == "fleet_head #3 (50 IMEIs 1..50)" and details["map_index"] == 2
-    assert "batch=fleet_head #3" in caplog.text and "RuntimeError: boom" in caplog.text
-    assert on_task_failure({})["dag_id"] is None  # never raises, even on an empty context
 
 
 def test_print_summary_counts_tables_and_accounts(live_conn, capsys):

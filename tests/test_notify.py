@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from fleet_alerting.notify import send_notification
 
+from fleet_alerting.notify import send_notification
 from tests.fixtures.notify import EMAIL_TO, ChatReceiver
 
 

@@ -5,7 +5,6 @@
 - :mod:`fleet_ingest.endpoints` — fetch one batch through the TracksolidHook and load it idempotently
 - :mod:`fleet_ingest.tasks`     — the TaskFlow tasks the DAG files compose
 - :mod:`fleet_ingest.assets`    — the Airflow Assets each DAG emits (one per table it fills)
-- :mod:`fleet_ingest.callbacks` — the one ``on_failure_callback`` of every endpoint DAG
 - :mod:`fleet_ingest.summary`   — per-table counts and a fleet summary (``make demo``)
 
 Nothing here touches a database or the API at import time.

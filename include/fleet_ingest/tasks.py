@@ -19,8 +19,8 @@ from typing import Any
 from airflow.sdk import Param, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from fleet_alerting import task_alerting
 from fleet_ingest import endpoints, planning
-from fleet_ingest.callbacks import on_task_failure
 from fleet_ingest.mapped import all_results
 from fleet_ingest.windows import Window, WindowError, resolve_window
 
@@ -31,17 +31,19 @@ DB_CONN_ID = "tracksolid_db"
 #: Shared by every mapped API task of every endpoint DAG; created by `make up`/the demo (size: see README).
 API_POOL = "tracksolid_api"
 OWNER = "fleet-data"
+#: Longest an endpoint task may run (one API batch or a planning query; a stuck call fails and is retried).
+EXECUTION_TIMEOUT = timedelta(minutes=20)
 
 
 def default_args(**overrides: Any) -> dict[str, Any]:
-    """Owner, retries with exponential backoff and the shared failure callback."""
+    """Owner, retries with exponential backoff, the failure callback and timeout (``fleet_alerting``)."""
     args = {
         "owner": OWNER,
         "retries": 3,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": on_task_failure,
+        **task_alerting(EXECUTION_TIMEOUT),
     }
     args.update(overrides)
     return args
