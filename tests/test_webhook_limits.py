@@ -156,12 +156,16 @@ def test_a_stalled_database_gets_503_in_bounded_time_and_nothing_is_lost(webhook
     assert scalar(live_conn, "SELECT count(*) FROM tracksolid.push_inbox") == len(batches)
 
 
-def _gunicorn(env: dict, port: int) -> subprocess.Popen:
+def _gunicorn(env: dict, port: int, cli_bind: bool) -> subprocess.Popen:
+    """gunicorn with the production config, bound by WEBHOOK_BIND or by ``--bind`` (as scripts/up.py does)."""
+    bind = ["--bind", f"127.0.0.1:{port}"] if cli_bind else []
+    env = {**{k: v for k, v in os.environ.items() if k != "WEBHOOK_BIND"}, **env}
+    if not cli_bind:
+        env["WEBHOOK_BIND"] = f"127.0.0.1:{port}"
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-c", str(REPO / "webhook_service" / "gunicorn.conf.py"),
-         "webhook_service.wsgi:app"],
-        cwd=REPO, env={**os.environ, **env, "WEBHOOK_BIND": f"127.0.0.1:{port}"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         *bind, "webhook_service.wsgi:app"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def test_each_gunicorn_instance_has_its_own_control_socket(live_db, tmp_path):
@@ -170,8 +174,8 @@ def test_each_gunicorn_instance_has_its_own_control_socket(live_db, tmp_path):
     ports = [free_port(), free_port()]
     servers = []
     try:
-        for port in ports:
-            servers.append(_gunicorn(env, port))
+        for port, cli_bind in zip(ports, (False, True), strict=True):
+            servers.append(_gunicorn(env, port, cli_bind))
             assert wait_until(lambda port=port: _healthy(port), timeout=30), "gunicorn did not come up"
         assert wait_until(lambda: len(list(tmp_path.glob("*.ctl"))) == 2, timeout=10), list(tmp_path.iterdir())
         servers[0].send_signal(signal.SIGTERM)

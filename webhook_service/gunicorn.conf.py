@@ -39,7 +39,7 @@ proc_name = "webhook_service"
 forwarded_allow_ips = os.environ.get("WEBHOOK_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
-def _control_socket_path() -> str:
+def _control_socket_path(bound_to: str) -> str:
     """gunicorn's control socket (``gunicornc``), one per instance. gunicorn's default is one path per user
     ($XDG_RUNTIME_DIR/gunicorn.ctl): a second instance on the host replaced the first one's socket and, on
     exit, deleted it. Here the path names the bind address (unique per instance on a host)."""
@@ -47,13 +47,19 @@ def _control_socket_path() -> str:
     if configured:
         return configured
     runtime = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    tag = "".join(c if c.isalnum() else "_" for c in bind)
+    tag = "".join(c if c.isalnum() else "_" for c in bound_to)
     return os.path.join(runtime, f"webhook_service-{tag}.ctl")
 
 
 # WEBHOOK_CONTROL_SOCKET=off disables it; any other value is the path.
 control_socket_disable = os.environ.get("WEBHOOK_CONTROL_SOCKET", "").strip().lower() == "off"
-control_socket = _control_socket_path()
+control_socket = _control_socket_path(bind)
+
+
+def on_starting(server):
+    """Name the control socket after the addresses actually bound (a ``--bind`` on the command line wins over
+    WEBHOOK_BIND); the socket is created later, after the first workers started."""
+    server.cfg.set("control_socket", _control_socket_path(",".join(server.cfg.bind)))
 
 
 def worker_exit(server, worker):

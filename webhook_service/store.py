@@ -116,15 +116,14 @@ class Watchdog:
         while True:
             time.sleep(self.TICK_S)
             now = time.monotonic()
-            with self._lock:
+            with self._lock:  # cut under the lock: a guard that has exited never gets its connection cut
                 if not self._guards:  # idle: the thread ends; the next guard starts a new one
                     self._thread = None
                     return
-                late = [g for g in self._guards.values() if not g.fired and g.deadline <= now]
-                for g in late:
-                    g.fired = True
-            for g in late:
-                self._cut(g.conn)
+                for g in self._guards.values():
+                    if not g.fired and g.deadline <= now:
+                        g.fired = True
+                        self._cut(g.conn)
 
     @staticmethod
     def _cut(conn) -> None:

@@ -35,11 +35,10 @@ def to_decimal(value) -> Decimal | None:
     """String or JSON number → Decimal; empty/None/garbage → None."""
     if blank(value) or isinstance(value, bool):
         return None
-    text = str(value).strip()
-    if not text.isascii():  # Decimal() reads any script's digits ("١٢" is 12): numbers are ASCII only
+    if not str(value).isascii():  # Decimal() reads any script's digits ("١٢" is 12): numbers are ASCII only
         return None
     try:
-        return Decimal(text)
+        return Decimal(str(value).strip())
     except InvalidOperation:
         return None
 
