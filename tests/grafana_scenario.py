@@ -5,7 +5,8 @@ read by the endpoint DAGs (``dag.test()``) from the start of yesterday (EAT) to 
 the last hour to the real webhook service in both formats (plus one fix dated 2100, which the receiver
 quarantines), the operator assigns each vehicle its city
 (what the driver/vehicle CSV import does) and the dispatchers open three tickets, the ``fleet_alerts`` DAG
-evaluates the fleet, then ``dwh_bronze`` (live → moto S3 → bronze) and
+evaluates the fleet and ``driver_audit`` compares the API with the database, then ``dwh_bronze``
+(live → moto S3 → bronze) and
 ``dwh_gold_refresh`` for yesterday (silver + gold). Built once per test module; tests only read it.
 """
 
@@ -90,7 +91,7 @@ def _push(simulator, live_dsn: str, start: datetime, end: datetime) -> int:
 def build(live_dsn: str, dwh_dsn: str, s3_endpoint: str, work_dir: str, repo_root) -> Scenario:
     """Fill both databases through the pipeline (see module doc). Environment changes are undone on return."""
     import boto3
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
     from tracksolid_simulator import Fleet, SimulatorConfig, SimulatorServer
     from tracksolid_simulator.airflow_conn import connection_json
@@ -151,6 +152,7 @@ def build(live_dsn: str, dwh_dsn: str, s3_endpoint: str, work_dir: str, repo_roo
         finally:
             conn.close()
         _run(bag, "fleet_alerts", {})
+        _run(bag, "driver_audit", {})
         _run(bag, "dwh_bronze", {"tables": [], "safety_lag_s": 0})
         _run(bag, "dwh_gold_refresh", {"day": yesterday.isoformat()})
         print(f"dashboard scenario filled in {time.monotonic() - started:.0f}s")

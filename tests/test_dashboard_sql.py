@@ -57,7 +57,6 @@ MAY_BE_EMPTY = {
     ("Daily operations", "Not moved today"): "depends on the hour: every vehicle may have moved already",
     ("Daily operations", "Idle cost by vehicle today"): "early in the local day no idling may be reported yet",
     ("Vehicle day", "Segments"): "the warehouse builds segments for finished days only (empty for today)",
-    ("Pipeline health", "Driver audit (latest run)"): "the driver audit DAG is not part of the scenario",
 }
 RELATIVE = re.compile(r"now(?:-(\d+)([mhdw]))?")
 
