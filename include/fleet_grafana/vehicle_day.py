@@ -54,6 +54,7 @@ FROM silver.segments
 WHERE imei = '$vehicle' AND local_day = '$day'::date
 UNION ALL
 SELECT max(ended_at), NULL, NULL FROM silver.segments WHERE imei = '$vehicle' AND local_day = '$day'::date
+HAVING count(*) > 0
 ORDER BY 1"""
 
 SPEED = f"""
