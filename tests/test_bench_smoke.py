@@ -20,3 +20,21 @@ def test_silver_gold_benchmark_runs_and_checks_its_own_output():
 def test_bronze_benchmark_runs_end_to_end():
     res = bench_dwh.bench_bronze(rows=2_000)
     assert res["rows"] == 2_000 and res["pipeline_s"] > 0 and res["raw_copy_s"] > 0
+
+
+def test_dashboard_benchmark_times_every_panel_against_the_scan():
+    import json
+
+    from bench import bench_dashboards
+    from fleet_grafana.checks import all_panels
+
+    res = bench_dashboards.bench_dashboards(devices=40, history_devices=5, days=1, repeats=1)
+    targets = sum(len(p.get("targets", [])) for path in bench_dashboards.DASHBOARDS.glob("*.json")
+                  for p in all_panels(json.loads(path.read_text())["panels"]))
+    assert len(res["panels"]) == targets
+    # one finished day of the 5 history vehicles: 2 shifts x 300 moving fixes + the parked half-hourly ones each
+    assert 5 * 600 < res["history_day_scan_rows"] < 5 * 650 and res["scan_ms"] > 0
+    # today: every vehicle but the silent ones (every 97th: vehicle 0) has fixes
+    assert res["scan_rows"] > 0
+    assert all(p["median_ms"] > 0 for p in res["panels"])
+    assert all(p["gold_only"] for p in res["panels"] if p["dashboard"] == "Fleet trends")

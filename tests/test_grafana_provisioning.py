@@ -251,6 +251,12 @@ def _expected_by_title() -> dict[str, object]:
     }
 
 
+#: The Pipeline-health panels whose answer follows from the rows seeded here.
+SEEDED_PANELS = {"API calls", "API success rate", "Push requests pending", "Since last push", "API calls per method",
+                 "Push requests per path", "Freshness and latency per endpoint", "Push inbox by status",
+                 "Recent API errors"}
+
+
 def _run_as_grafana_ro(dsn: str, sql: str) -> tuple[list[str], list[tuple]]:
     conn = psycopg2.connect(dsn)
     try:
@@ -282,6 +288,8 @@ def test_every_panel_query_runs_as_grafana_ro(seeded_databases):
     expected = _expected_by_title()
     results = {}
     for dashboard, title, uid, fmt, sql in panel_queries():
+        if dashboard != "pipeline_health.json" or title not in SEEDED_PANELS:
+            continue  # every panel of every dashboard runs on pipeline-filled data in test_dashboard_sql.py
         database = known[uid]["jsonData"]["database"]
         try:
             columns, rows = _run_as_grafana_ro(seeded_databases[database], expand_macros(sql))
