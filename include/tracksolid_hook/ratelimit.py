@@ -137,8 +137,10 @@ class DatabaseRateLimiter:
         self.fallback = fallback
         self._sleep = sleep
         self._sql = read_sql("tracksolid_hook", "rate_limit_reserve.sql")
-        #: Seconds the last reservation's round trip took (the limiter's own overhead per call).
+        #: Seconds the last reservation's round trip took (the limiter's own overhead per call), and totals
+        #: over this limiter's life: reservations, their round trips, and the time spent waiting for slots.
         self.last_overhead_s = 0.0
+        self.stats = {"reservations": 0, "overhead_s": 0.0, "waited_s": 0.0}
 
     def _connection(self):
         if self._conn is None or self._conn.closed:
@@ -163,6 +165,8 @@ class DatabaseRateLimiter:
                                     "horizon_s": _MAX_HORIZON_S})
             slot, wait = cur.fetchone()
         self.last_overhead_s = time.perf_counter() - started
+        self.stats["reservations"] += 1
+        self.stats["overhead_s"] += self.last_overhead_s
         return float(slot), float(wait)
 
     def acquire(self) -> float:
@@ -178,4 +182,5 @@ class DatabaseRateLimiter:
             return self.fallback.acquire()
         if wait > 0:
             self._sleep(wait)
+            self.stats["waited_s"] += wait
         return slot
