@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
         "devices": devices,
         "accounts": accounts,
         "workers": args.workers,
+        "batches": len(batches),
         "server_rate_limit_per_s": args.rate,
         "server_burst": args.burst,
         "client_max_requests_per_s": args.rate,
