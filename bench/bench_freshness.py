@@ -11,12 +11,13 @@ Runs for ``--minutes`` (default 10; ``--quick``: 1) against the simulator moving
   touches them): a sender posts each fix to the push receiver (gunicorn, production config) at the moment
   the simulator says it reached the hub — every second, in 50-item ``/pushgps`` requests.
 
-Every ``--sample-s`` seconds the benchmark reads each vehicle's position from ``v_vehicle_state_now`` (the
+Every ``--sample-s`` seconds (default 2) the benchmark reads each vehicle's position from ``v_vehicle_state_now`` (the
 NOC's view; ``live_positions`` when that view is not installed) and compares it with the simulator's ground
 truth: a vehicle whose shown fix is the newest one that had reached the platform is **0 s** stale;
 otherwise its staleness is the time since the first fix newer than the shown one arrived. (Plain
 ``now - gps_time`` would also count the device's own reporting interval — 30 s driving, 15 min parked —
-which no pipeline can shorten; it is reported beside, as ``view_age``.) p50 / p95 / max per group go to
+which no pipeline can shorten; it is reported beside, as ``view_age``.) Per fix, ``fix_to_map`` is the
+time from a fix's arrival to the first sample showing it (or a newer one). p50 / p95 / max per group go to
 ``bench/results.json`` under ``freshness``. Goals (SPEC §8): push p95 ≤ 5 s; poll p95 ≤ the poll
 interval (60 s) + 30 s. Sampling starts once the first DAG run has loaded positions.
 """
@@ -27,8 +28,8 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -62,11 +63,21 @@ def percentile(values: list[float], q: float) -> float | None:
 # --- the deployed pieces ----------------------------------------------------------------------------------
 
 class AirflowStandalone:
-    """``airflow standalone`` in a throw-away AIRFLOW_HOME (SQLite), on a free port, in its own process group
-    so that stopping it stops every child it started."""
+    """``airflow standalone`` in a throw-away AIRFLOW_HOME with its own PostgreSQL metadata database (as
+    production; SQLite's single writer times the execution API out under load), on a free loopback port,
+    in its own process group so that stopping it stops every child it started."""
 
     def __init__(self, env: dict) -> None:
+        from fleet_db.admin import ensure_database
+        from fleet_db.settings import ADMIN_DSN, dsn_with_dbname
+
         self.home = Path(tempfile.mkdtemp(prefix="bench-freshness-airflow-"))
+        self.database = f"bench_freshness_airflow_{uuid.uuid4().hex[:8]}"
+        ensure_database(self.database)
+        self.dsn = dsn_with_dbname(ADMIN_DSN, self.database)
+        from psycopg2.extensions import parse_dsn
+
+        p = parse_dsn(self.dsn)
         port = free_port()
         self.env = {
             **env,
@@ -75,9 +86,13 @@ class AirflowStandalone:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+                f"postgresql+psycopg2://{p.get('user', 'postgres')}@{p.get('host', '127.0.0.1')}:"
+                f"{p.get('port', 5432)}/{self.database}"),
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+            "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "PATH": f"{BIN}:{env.get('PATH', '')}",
             "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO)]),
@@ -106,25 +121,25 @@ class AirflowStandalone:
             time.sleep(5)
         raise RuntimeError(f"{dag_id} was not parsed within {timeout_s} s")
 
+    def _query(self, sql: str, params: tuple) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            return conn.execute(sql, params).fetchall()
+
     def dag_known(self, dag_id: str) -> bool:
-        with sqlite3.connect(self.home / "airflow.db") as db:
-            row = db.execute("SELECT is_paused FROM dag WHERE dag_id = ?", (dag_id,)).fetchone()
-        return row is not None and not row[0]
+        rows = self._query("SELECT is_paused FROM dag WHERE dag_id = %s", (dag_id,))
+        return bool(rows) and not rows[0][0]
 
     def runs(self, dag_id: str) -> list[dict]:
-        """Finished runs: state and seconds from queued to end."""
-        with sqlite3.connect(self.home / "airflow.db") as db:
-            rows = db.execute("SELECT state, queued_at, start_date, end_date FROM dag_run WHERE dag_id = ? "
-                              "ORDER BY id", (dag_id,)).fetchall()
-        out = []
-        for state, queued, started, ended in rows:
-            def parse(text):
-                return datetime.fromisoformat(text) if text else None
-            q, e = parse(queued) or parse(started), parse(ended)
-            out.append({"state": state, "seconds": (e - q).total_seconds() if q and e else None})
-        return out
+        """Every run: state and seconds from queued (or started) to end."""
+        rows = self._query("SELECT state, coalesce(queued_at, start_date), end_date FROM dag_run "
+                           "WHERE dag_id = %s ORDER BY id", (dag_id,))
+        return [{"state": state, "seconds": (ended - queued).total_seconds() if queued and ended else None}
+                for state, queued, ended in rows]
 
-    def stop(self) -> None:
+    def stop(self, keep_home: bool = False) -> None:
+        """Stop every process of the group; remove the throw-away home (kept, with its logs, after a failure)."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -133,6 +148,13 @@ class AirflowStandalone:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=30)
         self.log.close()
+        from fleet_db.admin import drop_database
+
+        drop_database(self.database)
+        if keep_home:
+            print(f"Airflow logs kept in {self.home}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 class PushSender(threading.Thread):
@@ -144,26 +166,33 @@ class PushSender(threading.Thread):
         self.stop_event = threading.Event()
         self.sent = self.failed = 0
 
-    def run(self) -> None:
+    def _send(self, session: requests.Session, fixes: list[dict]) -> None:
         from tracksolid_simulator.push import _gps_item
 
+        for i in range(0, len(fixes), 50):
+            items = [_gps_item(f) for f in fixes[i:i + 50]]
+            try:
+                response = session.post(f"{self.url}/pushgps", timeout=30, data={
+                    "token": self.token, "data_list": json.dumps(items)})
+                ok = response.status_code == 200
+            except requests.RequestException:
+                ok = False
+            self.sent += len(items) if ok else 0
+            self.failed += 0 if ok else len(items)
+
+    def run(self) -> None:
         session = requests.Session()
         last = self.clock()
+        # What the hub pushed before the benchmark began: each device's latest fix (a parked device reports
+        # only every 15 minutes, so without this most would stay off the map for the first minutes).
+        primed = [self.fleet.truth.latest_fix(imei, last) for imei in self.imeis]
+        self._send(session, [f for f in primed if f is not None])
         while not self.stop_event.wait(PUSH_TICK_S):
             now = self.clock()
             fixes = self.fleet.truth.fixes(last - PUSH_LOOKBACK, now + timedelta(seconds=1), self.imeis,
                                            arrived_by=now)
-            fresh = sorted((f for f in fixes if last < f["arrived_at"] <= now), key=lambda f: f["arrived_at"])
-            for i in range(0, len(fresh), 50):
-                items = [_gps_item(f) for f in fresh[i:i + 50]]
-                try:
-                    response = session.post(f"{self.url}/pushgps", timeout=30, data={
-                        "token": self.token, "data_list": json.dumps(items)})
-                    ok = response.status_code == 200
-                except requests.RequestException:
-                    ok = False
-                self.sent += len(items) if ok else 0
-                self.failed += 0 if ok else len(items)
+            self._send(session, sorted((f for f in fixes if last < f["arrived_at"] <= now),
+                                       key=lambda f: f["arrived_at"]))
             last = now
 
 
@@ -194,6 +223,27 @@ def staleness(truth, imei: str, shown: datetime | None, at: datetime) -> tuple[f
     return max(0.0, (at - first).total_seconds()), age
 
 
+def fix_latencies(truth, imeis: list[str], series: dict[str, list[tuple[datetime, datetime | None]]],
+                  sample_s: float) -> list[float]:
+    """Fix-to-map latency of every fix that arrived while sampling: the first sample showing it (or a newer
+    fix) minus its arrival; an upper bound, ``sample_s`` coarse. Fixes arriving in the last ``2 × sample_s``
+    are left out (their display may fall after the last sample)."""
+    out = []
+    for imei in imeis:
+        points = series.get(imei) or []
+        if len(points) < 2:
+            continue
+        first_at, last_at = points[0][0], points[-1][0]
+        for fix in truth.fixes(first_at - PUSH_LOOKBACK, last_at, [imei], arrived_by=last_at):
+            if not first_at < fix["arrived_at"] <= last_at - timedelta(seconds=2 * sample_s):
+                continue
+            shown_at = next((at for at, shown in points
+                             if at >= fix["arrived_at"] and shown is not None and shown >= fix["gps_time"]), None)
+            if shown_at is not None:
+                out.append((shown_at - fix["arrived_at"]).total_seconds())
+    return out
+
+
 def wait_for_first_poll(dsn: str, poll_imeis: list[str], timeout_s: float) -> float:
     import psycopg
 
@@ -214,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--minutes", type=float, help="sampling time (default 10; --quick 1)")
     parser.add_argument("--devices", type=int, default=160, help="devices (default 160, production size)")
     parser.add_argument("--accounts", type=int, default=3, help="accounts (default 3; the head one is push-fed)")
-    parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between samples (default 5)")
+    parser.add_argument("--sample-s", type=float, default=2.0, help="seconds between samples (default 2)")
     parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
     args = parser.parse_args(argv)
     minutes = args.minutes or (1.0 if args.quick else 10.0)
@@ -244,6 +294,8 @@ def main(argv: list[str] | None = None) -> dict:
     samples: dict[str, list[float]] = {"push": [], "poll": []}
     ages: dict[str, list[float]] = {"push": [], "poll": []}
     not_shown = {"push": 0, "poll": 0}
+    series: dict[str, list] = {}
+    completed = False
     try:
         migrate_dsn(dsn, LIVE_DB)
         with psycopg.connect(dsn) as conn, conn.cursor() as cur:
@@ -277,6 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
                 source, shown = shown_positions(conn)
                 at = server.now()
                 for imei, kind in group.items():
+                    series.setdefault(imei, []).append((at, shown.get(imei)))
                     stale, age = staleness(fleet.truth, imei, shown.get(imei), at)
                     if stale is None:
                         not_shown[kind] += int(fleet.truth.latest_fix(imei, at) is not None)
@@ -286,18 +339,21 @@ def main(argv: list[str] | None = None) -> dict:
                 time.sleep(max(0.0, args.sample_s - (time.time() - tick)))
         load_after = os.getloadavg()[0]
         runs = airflow.runs(DAG_ID)
+        completed = True
     finally:
         if sender is not None:
             sender.stop_event.set()
             sender.join(timeout=30)
         if airflow is not None:
-            airflow.stop()
+            airflow.stop(keep_home=not completed)
         if receiver is not None:
             receiver.stop()
         server.stop()
         drop_database(database)
 
     durations = [r["seconds"] for r in runs if r["seconds"] is not None]
+    latency = {"push": fix_latencies(fleet.truth, push_imeis, series, args.sample_s),
+               "poll": fix_latencies(fleet.truth, poll_imeis, series, args.sample_s)}
     results = {
         "quick": args.quick,
         "minutes_sampled": minutes,
@@ -312,6 +368,10 @@ def main(argv: list[str] | None = None) -> dict:
         "poll_max_s": percentile(samples["poll"], 1.0),
         "max_s": max(filter(None, [percentile(samples["push"], 1.0), percentile(samples["poll"], 1.0)]), default=None),
         "view_age_s": {k: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95)} for k, v in ages.items()},
+        # Per fix instead of per vehicle-sample: from its arrival to the first sample showing it.
+        "fix_to_map_s": {k: {"fixes": len(v), "p50": percentile(v, 0.5), "p95": percentile(v, 0.95),
+                             "max": percentile(v, 1.0)} for k, v in latency.items()},
+        "sample_s": args.sample_s,
         "device_samples_not_on_map": not_shown,
         "poll_interval_s": POLL_INTERVAL_S,
         "dag_runs": {"finished": len(durations), "states": sorted({r["state"] for r in runs}),
@@ -330,7 +390,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{results['push_p95_s']}/{results['push_max_s']} s (goal p95 <= 5); poll-fed p50/p95/max "
           f"{results['poll_p50_s']}/{results['poll_p95_s']}/{results['poll_max_s']} s (goal p95 <= "
           f"{POLL_INTERVAL_S + 30}); DAG runs {results['dag_runs']}; load avg {results['load_average']}")
-    print(json.dumps({k: results[k] for k in ("samples", "view_age_s", "device_samples_not_on_map",
+    print(json.dumps({k: results[k] for k in ("samples", "fix_to_map_s", "view_age_s", "device_samples_not_on_map",
                                               "push_items_sent", "push_items_failed", "goals_met")}))
     if not args.no_record:
         from bench.results import record
