@@ -78,7 +78,7 @@ class AirflowStandalone:
         from psycopg2.extensions import parse_dsn
 
         p = parse_dsn(self.dsn)
-        port = free_port()
+        self.port = port = free_port()
         self.env = {
             **env,
             "AIRFLOW_HOME": str(self.home),
@@ -110,9 +110,19 @@ class AirflowStandalone:
         self.process = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=self.env, cwd=REPO,
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def unpause(self, dag_id: str, timeout_s: float = 300) -> None:
-        """Unpause once the dag-processor has serialised the DAG."""
+    def unpause(self, dag_id: str, timeout_s: float = 600) -> None:
+        """Unpause once the api-server answers (tasks report to it: a run scheduled before it listens fails)
+        and the dag-processor has serialised the DAG."""
         deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/api/v2/monitor/health", timeout=10).ok:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(2)
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"airflow standalone exited with {self.process.returncode}; see {self.log.name}")
