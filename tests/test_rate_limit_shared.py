@@ -149,3 +149,22 @@ def test_pacing_interval_keeps_every_window_strictly_under_the_rate():
         assert spacing >= 1 / rate
     with pytest.raises(ValueError):
         pacing_interval(0)
+
+
+def test_limiter_settings_default_below_a_typical_limit_and_reject_unknown_limiters():
+    from types import SimpleNamespace
+
+    from tracksolid_hook.errors import TracksolidConfigError
+    from tracksolid_hook.settings import settings_from_connection
+
+    def conn(**extra):
+        return SimpleNamespace(host="https://eu-open.tracksolidpro.com", port=None, login="acct", password="pw",
+                               extra_dejson={"app_key": "k", "app_secret": "s", **extra})
+
+    defaults = settings_from_connection(conn())
+    assert defaults.max_requests_per_s < 5 and defaults.rate_limiter == "database"
+    assert settings_from_connection(conn(rate_limiter="FILE", rate_limit_guard_s="0.1")).rate_limiter == "file"
+    with pytest.raises(TracksolidConfigError, match="rate_limiter"):
+        settings_from_connection(conn(rate_limiter="redis"))
+    with pytest.raises(TracksolidConfigError, match="rate_limit_window_s"):
+        settings_from_connection(conn(rate_limit_window_s=0))
