@@ -38,3 +38,32 @@ def test_dashboard_benchmark_times_every_panel_against_the_scan():
     assert res["scan_rows"] > 0
     assert all(p["median_ms"] > 0 for p in res["panels"])
     assert all(p["gold_only"] for p in res["panels"] if p["dashboard"] == "Fleet trends")
+
+
+def test_api_sweep_benchmark_runs_with_its_baseline():
+    """B3 at a tiny size: every call accounted for against the ground-truth minimum, nothing lost."""
+    from bench import bench_api_sweep
+
+    res = bench_api_sweep.main(["--devices", "60", "--accounts", "3", "--rate", "40", "--workers", "4",
+                                "--no-record"])
+    assert res["calls_by_method"]["jimi.device.track.list"] == 60  # one per device, never more
+    assert res["calls"] >= res["minimum_calls"] > 60
+    assert res["task_errors"] == 0 and res["rate_limit_errors_reaching_tasks"] == 0
+    # a poll per account, an alarms and a track task per batch, a location.get task per omitted batch
+    assert res["tasks"] == 3 + 2 * res["batches"] + res["minimum_calls_by_method"]["jimi.device.location.get"]
+    assert res["live_positions_rows"] > 0 and len(res["peak_rss_mb_per_worker"]) == 4
+    for key in ("achieved_rate_ratio", "peak_rss_mb", "baseline_seconds", "max_requests_in_any_1s"):
+        assert res[key] > 0
+
+
+def test_freshness_benchmark_runs_the_deployed_pipeline():
+    """The scheduler-driven DAG and the push receiver both put positions on the map (a short sample)."""
+    from bench import bench_freshness
+
+    res = bench_freshness.main(["--minutes", "0.5", "--devices", "30", "--no-record"])
+    assert res["samples"]["push"] > 0 and res["samples"]["poll"] > 0
+    assert res["push_items_sent"] > 0 and res["push_items_failed"] == 0
+    assert res["dag_runs"]["states"] and "failed" not in res["dag_runs"]["states"]
+    assert res["shown_from"] == "tracksolid.v_vehicle_state_now"  # the NOC view, not the raw table
+    for key in ("push_p50_s", "push_p95_s", "poll_p50_s", "poll_p95_s", "max_s"):
+        assert res[key] is not None and res[key] >= 0

@@ -40,7 +40,7 @@ from tracksolid_hook.methods import (  # noqa: F401 (method names re-exported)
     TracksolidMethods,
 )
 from tracksolid_hook.payloads import result_rows
-from tracksolid_hook.ratelimit import FileRateLimiter
+from tracksolid_hook.ratelimit import DatabaseRateLimiter, FileRateLimiter, bucket_key, pacing_interval
 from tracksolid_hook.settings import TracksolidSettings, settings_from_connection
 from tracksolid_hook.signing import password_md5, signed_params
 from tracksolid_hook.tokens import Token, TokenCache
@@ -78,10 +78,18 @@ class TracksolidHook(TracksolidMethods, BaseHook):
         renew with ``jimi.oauth.token.refresh`` first; on failure fall back to ``token.get``.
     ``token_lock_timeout_s`` [120]
         how long a task waits for another one renewing the token.
-    ``max_requests_per_s`` [5]
-        client-side rate, shared by every process on this machine using the same app key + endpoint.
+    ``max_requests_per_s`` [4]
+        client-side rate, kept strictly under by every process using the same app key + endpoint
+        together (the default stays below 5/s, a typical platform limit; set the platform's limit or less).
+    ``rate_limiter`` [``database``]
+        where the limiter's state lives: ``database`` (``tracksolid.api_rate_limit`` in the ``db_conn_id``
+        database: one limit across every worker and machine) or ``file`` (one limit per machine).
+    ``rate_limit_window_s`` [1], ``rate_limit_guard_s`` [0.05]
+        at most ``floor(max_requests_per_s × window)`` request starts in any window of that length, with
+        the guard as slack for send jitter (see :mod:`tracksolid_hook.ratelimit`).
     ``rate_limit_dir`` [``$TRACKSOLID_RATE_LIMIT_DIR`` or ``<tmp>/tracksolid-rate-limit``]
-        directory of the shared rate-limit file.
+        directory of the rate-limit file (the ``file`` limiter, and the database limiter's fallback when
+        the database cannot be reached).
     ``timeout_s`` [60]
         HTTP timeout per attempt.
     ``max_attempts`` [6], ``retry_budget_s`` [300]
@@ -213,9 +221,13 @@ class TracksolidHook(TracksolidMethods, BaseHook):
         return self.settings.batch_size
 
     @cached_property
-    def _limiter(self) -> FileRateLimiter:
+    def _limiter(self) -> DatabaseRateLimiter | FileRateLimiter:
         s = self.settings
-        return FileRateLimiter.for_endpoint(s.rate_limit_dir, s.app_key, s.url, s.max_requests_per_s)
+        interval = pacing_interval(s.max_requests_per_s, s.rate_limit_window_s, s.rate_limit_guard_s)
+        local = FileRateLimiter.for_endpoint(s.rate_limit_dir, s.app_key, s.url, s.max_requests_per_s, interval)
+        if s.rate_limiter == "file":
+            return local
+        return DatabaseRateLimiter(self._connect_db, bucket_key(s.app_key, s.url), interval, fallback=local)
 
     def _connect_db(self):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -251,6 +263,8 @@ class TracksolidHook(TracksolidMethods, BaseHook):
             self._tokens.close()
         if "_audit" in self.__dict__:
             self._audit.close()
+        if "_limiter" in self.__dict__:
+            self._limiter.close()
 
     def get_conn(self) -> requests.Session:
         return self._http()

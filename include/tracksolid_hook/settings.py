@@ -40,6 +40,11 @@ DEFAULT_MAX_SPAN_DAYS: dict[str, float] = {
 }
 
 
+#: ``database``: one limit shared through the live database by every worker on every machine (default);
+#: ``file``: one limit per machine (a file lock), for a deployment without that database.
+RATE_LIMITERS = ("database", "file")
+
+
 @dataclass(frozen=True)
 class TracksolidSettings:
     """Everything the hook needs from the ``tracksolid`` connection.
@@ -59,7 +64,11 @@ class TracksolidSettings:
     token_refresh_margin_s: int = 300
     token_use_refresh: bool = True
     token_lock_timeout_s: float = 120.0
-    max_requests_per_s: float = 5.0
+    #: Below 5 requests/s, a typical platform limit: a default equal to the server's limit draws 1006.
+    max_requests_per_s: float = 4.0
+    rate_limiter: str = "database"
+    rate_limit_window_s: float = 1.0
+    rate_limit_guard_s: float = 0.05
     rate_limit_dir: str = ""
     timeout_s: float = 60.0
     max_attempts: int = 6
@@ -196,6 +205,8 @@ def settings_from_connection(conn: Any) -> TracksolidSettings:
         "token_refresh_margin_s": (int, 0),
         "token_lock_timeout_s": (float, 1),
         "max_requests_per_s": (float, 0.01),
+        "rate_limit_window_s": (float, 0.01),
+        "rate_limit_guard_s": (float, 0),
         "timeout_s": (float, 0.1),
         "max_attempts": (int, 1),
         "retry_budget_s": (float, 0),
@@ -232,6 +243,12 @@ def settings_from_connection(conn: Any) -> TracksolidSettings:
         spans.update({str(k): float(_as_number(v, "max_span_days", float, 0.001))
                       for k, v in _as_dict(extras["max_span_days"], "max_span_days").items()})
         kwargs["max_span_days"] = spans
+    if extras.get("rate_limiter") not in (None, ""):
+        limiter = str(extras["rate_limiter"]).strip().lower()
+        if limiter not in RATE_LIMITERS:
+            raise TracksolidConfigError(f"extra 'rate_limiter' must be one of {', '.join(RATE_LIMITERS)}, "
+                                        f"got {extras['rate_limiter']!r}")
+        kwargs["rate_limiter"] = limiter
     if extras.get("map_type"):
         kwargs["map_type"] = str(extras["map_type"])
     kwargs["rate_limit_dir"] = str(
