@@ -76,14 +76,29 @@ def test_bad_settings_fail_clearly(init_env, name, value, message):
         airflow_init.desired_connections(init_env)
 
 
-def test_apply_creates_then_keeps_then_updates(airflow_db, init_env):
+@pytest.fixture
+def metadata_db(airflow_db, init_env):
+    """The session-wide test metadata DB, without the connections the script writes before and after the test:
+    left there, they would shadow absent connections in later tests' ``dag.test()`` runs (e.g. ``fleet_smtp``)."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    def remove() -> None:
+        with create_session() as session:
+            session.query(Connection).filter(
+                Connection.conn_id.in_(list(airflow_init.desired_connections(init_env)))
+            ).delete(synchronize_session=False)
+
+    remove()
+    yield
+    remove()
+
+
+def test_apply_creates_then_keeps_then_updates(metadata_db, init_env):
     from airflow.models.connection import Connection
     from airflow.models.pool import Pool
     from airflow.utils.session import create_session
 
-    with create_session() as session:  # a clean slate in the session-wide test metadata DB
-        session.query(Connection).filter(Connection.conn_id.in_(list(airflow_init.desired_connections(init_env)))
-                                         ).delete(synchronize_session=False)
     first = airflow_init.apply(init_env)
     assert set(first["created"]) == {"tracksolid_db", "tracksolid_dwh", "fleet_s3", "tracksolid_api", "fleet_smtp",
                                      "fleet_chat"}
@@ -102,7 +117,7 @@ def test_apply_creates_then_keeps_then_updates(airflow_db, init_env):
         assert smtp.extra_dejson["to"] == "ops@example.com,duty@example.com"
 
 
-def test_the_script_never_prints_a_secret(airflow_db, init_env):
+def test_the_script_never_prints_a_secret(metadata_db, init_env):
     # The test's own metadata DB and settings (compose's point at the airflow-postgres service).
     env = {**os.environ, **{k: v for k, v in init_env.items() if not k.startswith("AIRFLOW__")}}
     result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "airflow_init.py")], env=env,
