@@ -45,12 +45,17 @@ def test_compose_airflow_init_runs_the_script_with_pool_and_notifier_settings(in
 
 def test_connections_from_the_compose_environment(init_env):
     wanted = airflow_init.desired_connections(init_env)
-    assert {"tracksolid_db", "tracksolid_dwh", "fleet_s3", "tracksolid_api", "fleet_smtp", "fleet_chat"} == set(wanted)
+    assert {"tracksolid_db", "tracksolid_dwh", "tracksolid_db_admin", "tracksolid_dwh_admin", "fleet_s3",
+            "tracksolid_api", "fleet_smtp", "fleet_chat"} == set(wanted)
     api = wanted["tracksolid_api"]
     source = json.loads(init_env["AIRFLOW_CONN_TRACKSOLID_API"])
     assert (api["conn_type"], api["login"], api["password"]) == ("tracksolid", source["login"], source["password"])
     assert api["extra"]["batch_size"] == 50 and api["extra"]["app_secret"] == source["extra"]["app_secret"]
     assert wanted["tracksolid_db"]["schema"] == "tracksolid_db" and wanted["tracksolid_db"]["port"] == 5432
+    # db_backup / db_migrations use the superuser connections (pg_dump of every table, the scratch database)
+    assert (wanted["tracksolid_dwh_admin"]["login"], wanted["tracksolid_dwh_admin"]["schema"]) == (
+        "postgres", "tracksolid_dwh")
+    assert wanted["tracksolid_db_admin"]["password"] not in (None, wanted["tracksolid_db"]["password"])
     assert wanted["fleet_smtp"] == {
         "conn_type": "smtp", "host": "mail.example.com", "port": 587, "login": "alerts@example.com",
         "password": "p@ss-word", "extra": {"from_email": "airflow@example.com", "disable_tls": False, "timeout": "20",
@@ -100,11 +105,11 @@ def test_apply_creates_then_keeps_then_updates(metadata_db, init_env):
     from airflow.utils.session import create_session
 
     first = airflow_init.apply(init_env)
-    assert set(first["created"]) == {"tracksolid_db", "tracksolid_dwh", "fleet_s3", "tracksolid_api", "fleet_smtp",
-                                     "fleet_chat"}
+    assert set(first["created"]) == {"tracksolid_db", "tracksolid_dwh", "tracksolid_db_admin", "tracksolid_dwh_admin",
+                                     "fleet_s3", "tracksolid_api", "fleet_smtp", "fleet_chat"}
     assert first["pool"] == {"tracksolid_api": 6}
     second = airflow_init.apply(init_env)
-    assert second["created"] == [] and second["updated"] == [] and len(second["unchanged"]) == 6
+    assert second["created"] == [] and second["updated"] == [] and len(second["unchanged"]) == 8
     changed = {**init_env, "TRACKSOLID_API_POOL_SLOTS": "2",
                "FLEET_CHAT_WEBHOOK_URL": "https://chat.example.com/hooks/rotated"}
     third = airflow_init.apply(changed)
