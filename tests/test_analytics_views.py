@@ -138,6 +138,26 @@ def test_silent_device_buckets_come_from_settings(live_conn, planted):
     assert "860000000000009" not in rows and rows["860000000000013"] == "12h"
 
 
+def test_a_heartbeat_keeps_a_device_off_the_silent_list_as_in_the_fleet_alerts(live_conn, planted):
+    """One rule for silence (0057): the newer of the last fix and the last heartbeat, as the fleet alerts'
+    include/sql/ops/alert_silent.sql counts it — the NOC list and the alerts never disagree."""
+    from fleet_db.settings import read_sql
+
+    with live_conn.cursor() as cur:
+        # the 25 h device sends a heartbeat 2 h ago: seen; the 37 h one a heartbeat 13 h ago: 12h bucket
+        cur.execute("UPDATE tracksolid.live_positions SET hb_time = now() - interval '2 hours'"
+                    " WHERE imei = '860000000000025'")
+        cur.execute("UPDATE tracksolid.live_positions SET hb_time = now() - interval '13 hours'"
+                    " WHERE imei = '860000000000037'")
+        cur.execute(read_sql("ops", "alert_silent.sql"), {"as_of": db_now(live_conn)})
+        alerts = {row[2]: row[3] for row in cur.fetchall()}
+    rows = {r["imei"]: r for r in rows_as(live_conn, "SELECT * FROM tracksolid.v_silent_devices")}
+    assert "860000000000025" not in rows and rows["860000000000037"]["bucket"] == "12h"
+    assert float(rows["860000000000037"]["silent_hours"]) == pytest.approx(13, abs=0.1)
+    # the alerts list the devices that have reported at least once; the view adds the never-reported one
+    assert {i: r["bucket"] for i, r in rows.items() if not r["never_reported"]} == alerts
+
+
 def test_today_rollups_match_what_was_planted(live_conn, planted):
     day = planted["day"]
     today = {r["imei"]: r for r in rows_as(live_conn, "SELECT * FROM tracksolid.v_fleet_today")}
