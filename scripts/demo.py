@@ -4,8 +4,9 @@
 2. start the Tracksolid simulator (unless real credentials are configured) and a moto S3 server
    (unless `AIRFLOW_CONN_FLEET_S3` is set);
 3. run every DAG once with `dag.test()` — migrations, the endpoint DAGs — then push the last hour from the
-   simulator to the webhook service in both formats, then run the warehouse DAGs;
-4. print what landed: per-table counts and a short fleet summary.
+   simulator to the webhook service in both formats, then run the warehouse DAGs, then the fleet alerts, the
+   API ↔ DB driver audit and the daily fleet report of the warehouse day;
+4. print what landed: per-table counts, a short fleet summary and where the report was written.
 
 Real Tracksolid credentials: set `AIRFLOW_CONN_TRACKSOLID_API` (JSON form, type `tracksolid`) and the demo uses
 them instead of the simulator.
@@ -126,6 +127,28 @@ def warehouse_plan(now: datetime) -> list[Step]:
     ]
 
 
+def operations_plan(now: datetime) -> list[Step]:
+    """What the operators see: fleet alerts on what was ingested, the API ↔ DB audit, the day's report."""
+    day = previous_eat_day(now)
+    return [
+        Step("fleet_alerts", "silent / not moved / idling / SLA breaches", {"run_conf": {}}),
+        Step("driver_audit", "API ↔ DB devices, drivers, plates", {"run_conf": {}}),
+        Step("fleet_daily_report", f"report for {day} (EAT) → reports/{day}/", {"run_conf": {"day": day.isoformat()}}),
+    ]
+
+
+def save_report_copy(day) -> Path:
+    """The stored report files, copied out of the object store into .airflow/demo/report/<day>/ to open."""
+    from fleet_report.deliver import REPORTS_PREFIX, load_stored_report, report_store
+    from fleet_report.render import write_files
+
+    store = report_store()
+    keys = store.list(f"{REPORTS_PREFIX}{day.isoformat()}/")
+    target = AIRFLOW_HOME / "report" / day.isoformat()
+    write_files(load_stored_report(keys, store), target)
+    return target
+
+
 def run_dags(steps: list[Step]) -> None:
     """Each step's DAG once, in order; stops at the first run that does not succeed."""
     from airflow.models.dagbag import DagBag
@@ -228,7 +251,10 @@ def main() -> None:
         push_traffic(simulator, now)
         banner("warehouse")
         run_dags(warehouse_plan(now))
+        banner("operations: fleet alerts, driver audit, daily report")
+        run_dags(operations_plan(now))
         print_what_landed(previous_eat_day(now))
+        print(f"\nDaily report: {save_report_copy(previous_eat_day(now)) / 'fleet_report.html'}")
     finally:
         if simulator is not None:
             simulator.stop()
