@@ -13,13 +13,6 @@ from fleet_alerting import deadlines, failures
 from tests.conftest import REPO_ROOT
 
 
-@pytest.fixture(scope="module")
-def dagbag() -> DagBag:
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert bag.import_errors == {}
-    return bag
-
-
 def _callbacks(value) -> list:
     if value is None:
         return []

@@ -12,22 +12,13 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
-from airflow.models.dagbag import DagBag
 from airflow.utils.state import DagRunState
 
-from tests.conftest import REPO_ROOT
 from tests.fixtures.databases import scalar
 from tests.fixtures.simulator import tracksolid_conn_json
 
 SIM_NOW = datetime(2024, 5, 7, 12, 0, tzinfo=UTC)  # a Tuesday, midday UTC
 W_END = datetime(2024, 5, 7, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert not bag.import_errors
-    return bag
 
 
 @pytest.fixture

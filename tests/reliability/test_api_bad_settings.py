@@ -15,25 +15,16 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-from airflow.models.dagbag import DagBag
 from airflow.utils.state import DagRunState
 from psycopg2.extensions import parse_dsn
 
 from fleet_db.settings import postgres_conn_json
-from tests.conftest import REPO_ROOT
 from tests.fixtures.simulator import tracksolid_conn_json
 from tests.reliability.endpoint_runs import run_dag, task_tries
 
 SIM_NOW = datetime(2024, 5, 7, 12, 0, tzinfo=UTC)
 COMMAND = "pytest tests/reliability/test_api_bad_settings.py"
 WINDOW = {"start": (SIM_NOW - timedelta(days=1)).isoformat(), "end": SIM_NOW.isoformat()}
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert not bag.import_errors
-    return bag
 
 
 @pytest.fixture

@@ -12,11 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-from airflow.models.dagbag import DagBag
 
 from fleet_db.settings import postgres_conn_json
 from fleet_dwh.tables import INCREMENTAL, TABLES
-from tests.conftest import REPO_ROOT
 from tests.fixtures.databases import scalar
 from tests.fixtures.dwh import compare_bronze, fill_live
 from tests.fixtures.simulator import tracksolid_conn_json
@@ -43,13 +41,6 @@ def cluster():
         yield c
     finally:
         c.destroy()
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert not bag.import_errors
-    return bag
 
 
 @pytest.fixture

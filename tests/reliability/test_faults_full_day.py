@@ -12,9 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-from airflow.models.dagbag import DagBag
 
-from tests.conftest import REPO_ROOT
 from tests.fixtures.simulator import tracksolid_conn_json
 from tests.reliability.endpoint_runs import (
     compare,
@@ -75,13 +73,6 @@ PRIMARY_KEYS = {"tracksolid.devices": ("imei",), "tracksolid.live_positions": ("
                 "tracksolid.parking_events": ("imei", "start_time", "acc_type"),
                 "tracksolid.alarms": ("imei", "alarm_type", "alarm_time"),
                 "tracksolid.obd_readings": ("imei", "reading_time")}
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert not bag.import_errors
-    return bag
 
 
 @pytest.fixture

@@ -11,24 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import psycopg2
-import pytest
-from airflow.models.dagbag import DagBag
 from airflow.utils.state import DagRunState
 
 from fleet_dwh.tables import TABLES
-from tests.conftest import REPO_ROOT
 from tests.fixtures.dwh import BASE_TIME, compare_bronze, fill_live
 from tests.reliability.endpoint_runs import duplicate_keys, run_dag, task_tries
 
 COMMAND = "pytest tests/reliability/test_object_store_down.py"
 BRONZE_TABLES = ("devices", "position_history", "alarms")
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert not bag.import_errors
-    return bag
 
 
 def _watermarks(conn) -> dict:

@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
-import pytest
-from airflow.models.dagbag import DagBag
 
 from tests.conftest import REPO_ROOT
 from tests.fixtures.simulator import tracksolid_conn_json
@@ -31,13 +29,6 @@ SIM_NOW = datetime(2024, 5, 7, 12, 0, tzinfo=UTC)
 COMMAND = "pytest tests/reliability/test_secrets.py"
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import scan_secrets  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert not bag.import_errors
-    return bag
 
 
 def _text_of_table(conn, query: str) -> str:
