@@ -104,7 +104,8 @@ def test_a_per_machine_limit_is_exceeded_by_the_same_processes(limited_api, tmp_
     """The control: the same load with the file limiter on four 'machines' sends about 4x the rate."""
     server = limited_api(rate_limiter="file")
     results = run_callers(4, 12, tmp_path)
-    assert all(isinstance(r, list) for r in results), results
+    # a caller may even run out of retries in the 1006 storm it causes; it never fails any other way
+    assert all(isinstance(r, list) or "1006" in str(r) for r in results), results
     log = server.request_log
     assert max_in_any_window([e["at"].timestamp() for e in log]) > RATE
     assert any(e["code"] == 1006 for e in log)
