@@ -24,6 +24,9 @@ def main(argv: list[str]) -> int:
     from airflow.models.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
+    from fleet_alerting import dagtest
+
+    dagtest.install()  # as tests/conftest.py does: dag.test() of a DAG with a Deadline Alert (fleet_alerting.dagtest)
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     dag = bag.get_dag(dag_id)
     for task in dag.tasks:
