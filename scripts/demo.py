@@ -3,7 +3,8 @@
 1. create `tracksolid_db` and `tracksolid_dwh` on the local server and apply every migration;
 2. start the Tracksolid simulator (unless real credentials are configured) and a moto S3 server
    (unless `AIRFLOW_CONN_FLEET_S3` is set);
-3. run every DAG once with `dag.test()` — migrations, the endpoint DAGs — then push the last hour from the
+3. run every DAG once with `dag.test()` — migrations, the endpoint DAGs (with the simulator's cities applied by
+   `drivers_import` after the device list) — then push the last hour from the
    simulator to the webhook service in both formats, then run the warehouse DAGs, then the fleet alerts, the
    API ↔ DB driver audit and the daily fleet report of the warehouse day;
 4. print what landed: per-table counts, a short fleet summary and where the report was written.
@@ -100,9 +101,26 @@ def previous_eat_day(now: datetime):
     return (now.astimezone(EAT) - timedelta(days=1)).date()
 
 
-def ingestion_plan(now: datetime) -> list[Step]:
+def write_vehicle_register(simulator) -> Path | None:
+    """The operator's vehicle register (imei, city) that `drivers_import` applies: the platform knows no cities
+    (`devices.assigned_city` is ours). With the simulator, its fleet's cities; with a real account, none."""
+    if simulator is None:
+        return None
+    import csv
+
+    path = AIRFLOW_HOME / "vehicle_register.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["imei", "city"])
+        writer.writerows([d["imei"], d["assigned_city"]] for d in simulator.fleet.truth.devices())
+    return path
+
+
+def ingestion_plan(now: datetime, vehicle_register: Path | None = None) -> list[Step]:
     """Migrations and the endpoint DAGs: the previous full EAT day for the windowed endpoints (so the
-    warehouse has a whole day to build), the present for devices and live positions."""
+    warehouse has a whole day to build), the present for devices and live positions; the vehicle register
+    (cities) applied right after the device list."""
     today = now.astimezone(EAT).replace(hour=0, minute=0, second=0, microsecond=0)
     day_start, day_end = (today - timedelta(days=1)).astimezone(UTC), today.astimezone(UTC)
     window = {"start": day_start.isoformat(), "end": day_end.isoformat()}
@@ -110,6 +128,11 @@ def ingestion_plan(now: datetime) -> list[Step]:
     steps = [
         Step("db_migrations", "both databases", {"run_conf": {"dry_run": False}}),
         Step("tracksolid_devices", "device list + detail", {"run_conf": {}}),
+    ]
+    if vehicle_register is not None:
+        steps.append(Step("drivers_import", f"cities from {vehicle_register.name}",
+                          {"run_conf": {"path": str(vehicle_register), "dry_run": False}}))
+    steps += [
         Step("tracksolid_live_positions", f"last 5 min to {now:%H:%M} UTC",
              {"run_conf": {"start": (now - timedelta(minutes=5)).isoformat(), "end": now.isoformat()}}),
     ]
@@ -246,7 +269,7 @@ def main() -> None:
         banner("airflow metadata (SQLite) and DAG runs")
         migrate_airflow_metadata()
         now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-        run_dags(ingestion_plan(now))
+        run_dags(ingestion_plan(now, write_vehicle_register(simulator)))
         banner("push: simulator → webhook service")
         push_traffic(simulator, now)
         banner("warehouse")
