@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from fleet_db.settings import DWH_DB, LIVE_DB
+from fleet_grafana import macros
 
 REPO = Path(__file__).resolve().parents[1]
 GRAFANA = REPO / "grafana"
@@ -68,42 +69,10 @@ def panel_queries() -> list[tuple[str, str, str, str, str]]:
 
 # --- Grafana's PostgreSQL macros (grafana/pkg/tsdb/grafana-postgresql-datasource/macros.go) ----------------
 
-def _ts(value: datetime) -> str:
-    return value.strftime("'%Y-%m-%dT%H:%M:%SZ'")
-
-
-def _interval_seconds(text: str) -> int:
-    match = re.fullmatch(r"'?(\d+)([smhd])'?", text.strip())
-    if not match:
-        raise ValueError(f"unsupported interval {text!r}")
-    return int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
-
-
 def expand_macros(sql: str, start: datetime = RANGE_FROM, end: datetime = RANGE_TO) -> str:
-    """Expand the macros Grafana's PostgreSQL datasource would; fail on any other ``$`` reference so a
-    panel using a macro or variable this test cannot expand is noticed, not silently skipped."""
-
-    def macro(match: re.Match) -> str:
-        name, args = match[1], [a.strip() for a in match[2].split(",")] if match[2].strip() else []
-        if name == "timeFilter":
-            return f"{args[0]} BETWEEN {_ts(start)} AND {_ts(end)}"
-        if name == "timeFrom":
-            return _ts(start)
-        if name == "timeTo":
-            return _ts(end)
-        if name == "time":
-            return f'{args[0]} AS "time"'
-        if name in ("timeGroup", "timeGroupAlias"):
-            seconds = _interval_seconds(args[1])
-            expr = f"floor(extract(epoch from {args[0]})/{seconds})*{seconds}"
-            return expr + (' AS "time"' if name == "timeGroupAlias" else "")
-        raise ValueError(f"macro $__{name} is not supported by this test: add it to expand_macros")
-
-    expanded = re.sub(r"\$__(\w+)\(([^()]*)\)", macro, sql)
-    leftover = re.search(r"\$\w+|\$\{", expanded)
-    if leftover:
-        raise ValueError(f"unexpanded reference {leftover[0]!r} in panel SQL")
-    return expanded
+    """Grafana's PostgreSQL macros expanded over this test's range (``fleet_grafana.macros``, which the
+    dashboard tests and the benchmark use too); any other ``$`` reference raises."""
+    return macros.expand_macros(sql, start, end)
 
 
 # --- provisioning files ------------------------------------------------------------------------------
