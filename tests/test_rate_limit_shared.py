@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from bench.bench_api_sweep import max_in_any_window
 from tests.fixtures.airflow import postgres_conn_json
 from tests.fixtures.databases import scalar
 from tracksolid_hook.ratelimit import DatabaseRateLimiter, pacing_interval
@@ -19,17 +20,6 @@ from tracksolid_simulator.airflow_conn import connection_json
 
 RATE = 10.0
 FAST_RETRY = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "max_attempts": 20}
-
-
-def max_in_any_window(stamps: list[float], window: float = 1.0) -> int:
-    """Most request arrivals within any closed window of ``window`` seconds."""
-    stamps = sorted(stamps)
-    best, j = 0, 0
-    for i in range(len(stamps)):
-        while stamps[i] - stamps[j] > window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 def _caller(calls: int, rate_dir: str, start, queue) -> None:
